@@ -1,0 +1,89 @@
+#include "core/allocator.h"
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <vector>
+
+namespace lnx {
+namespace {
+
+constexpr size_t kAlign = 64;
+
+// Rounds to a size class: small sizes to 512 bytes, larger ones to 1/8 of their power of two,
+// so a block is reused for requests at most 12.5% smaller than it.
+size_t size_class(size_t n) {
+  if (n <= 512) return 512;
+  size_t p = 1;
+  while (p < n) p <<= 1;
+  const size_t step = p / 8;
+  return (n + step - 1) / step * step;
+}
+
+struct Cache {
+  std::mutex mu;
+  std::map<size_t, std::vector<void*>> free;  // size class -> blocks
+  AllocatorStats stats;
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: tensors may outlive static destructors
+  return *c;
+}
+
+}  // namespace
+
+void* cpu_allocate(size_t nbytes) {
+  const size_t cls = size_class(nbytes);
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.stats.allocations++;
+    c.stats.bytes_in_use += cls;
+    if (c.stats.bytes_in_use > c.stats.peak_bytes_in_use)
+      c.stats.peak_bytes_in_use = c.stats.bytes_in_use;
+    auto it = c.free.find(cls);
+    if (it != c.free.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c.stats.cache_hits++;
+      c.stats.bytes_cached -= cls;
+      return p;
+    }
+  }
+  void* p = std::aligned_alloc(kAlign, cls);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void cpu_deallocate(void* p, size_t nbytes) {
+  if (!p) return;
+  const size_t cls = size_class(nbytes);
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.stats.bytes_in_use -= cls;
+  c.stats.bytes_cached += cls;
+  c.free[cls].push_back(p);
+}
+
+AllocatorStats cpu_allocator_stats() {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  return cache().stats;
+}
+
+void cpu_allocator_release_cache() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (auto& [cls, blocks] : c.free)
+    for (void* p : blocks) std::free(p);
+  c.free.clear();
+  c.stats.bytes_cached = 0;
+}
+
+void cpu_allocator_reset_peak() {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  cache().stats.peak_bytes_in_use = cache().stats.bytes_in_use;
+}
+
+}  // namespace lnx
