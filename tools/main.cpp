@@ -1,0 +1,39 @@
+// The `lilnetx` program: one binary, one subcommand per task.
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "core/error.h"
+#include "tools/commands.h"
+
+namespace {
+
+void usage() {
+  std::cout << "usage: lilnetx <command> [options]\n\n"
+               "commands:\n"
+               "  bench    time the kernels and networks (see docs/benchmarks.md)\n\n"
+               "Run `lilnetx <command> --help` for a command's options.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage();
+    return argc < 2 ? 1 : 0;
+  }
+  const std::string cmd = argv[1];
+  try {
+    if (cmd == "bench") return lnx::tools::bench_main(argc - 1, argv + 1);
+    std::cerr << "lilnetx: unknown command '" << cmd << "'\n";
+    usage();
+    return 1;
+  } catch (const lnx::Error& e) {
+    std::cerr << "lilnetx " << cmd << ": " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "lilnetx " << cmd << ": unexpected error: " << e.what() << "\n";
+    return 2;
+  }
+}
