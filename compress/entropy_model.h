@@ -1,0 +1,32 @@
+// Entropy models: a learned probability for integer latent values, one independent density per
+// channel (the position within a kernel slice: 9 channels for conv3x3, 1 for dense). The rate
+// loss, the size estimate and the range coder's tables all come from this interface.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/variable.h"
+
+namespace lnx {
+
+class EntropyModel {
+ public:
+  virtual ~EntropyModel() = default;
+  virtual std::string kind() const = 0;
+  virtual int64_t channels() const = 0;
+  // Named parameters, trained by their own optimizer.
+  virtual std::vector<std::pair<std::string, Variable>> named_parameters() const = 0;
+
+  // Total self-information in bits of `values` (M, C): sum over elements of
+  // -log2(P_c(v)) with P_c(v) = F_c(v + 1/2) - F_c(v - 1/2), clamped to [0, 50] bits.
+  // Differentiable in both the values and the model's parameters.
+  virtual Variable bits(const Variable& values) const = 0;
+  // The same, per element, without gradients: (M, C) -> (M, C).
+  virtual Tensor bits_per_element(const Tensor& values) const = 0;
+  // The cumulative function F_c(x) for x of shape (M, C): what coder tables are built from.
+  virtual Tensor cdf(const Tensor& x) const = 0;
+};
+
+}  // namespace lnx
