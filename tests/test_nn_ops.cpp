@@ -342,3 +342,32 @@ TEST_CASE("nn ops report bad arguments", "[nn][errors]") {
   CHECK_THROWS_WITH(log_softmax(Variable(zeros({2, 0}))),
                     Catch::Contains("log_softmax: input has shape [2, 0]"));
 }
+
+TEST_CASE("kernels agree with composed ops on inputs large enough to run in parallel",
+          "[nn][parallel]") {
+  Generator gen(13);
+  const Tensor x = normal({4, 8, 32, 32}, 0.5, 2.0, &gen);  // 32768 elements: the OpenMP path
+  // 2x2 pooling with stride 2 is a reduction over the two inner axes of a 6-D view.
+  const Tensor blocks = x.view({4, 8, 16, 2, 16, 2});
+  CHECK(max_abs_diff(ops::max_pool2d(x, pool(2, 2, 0)).y,
+                     ops::reduce(ReduceOp::Max, blocks, {3, 5}, false)) == 0.0);
+  CHECK(max_abs_diff(ops::avg_pool2d(x, pool(2, 2, 0)), ops::mean(blocks, {3, 5})) < 1e-6);
+
+  // Batch norm on a permuted (non-contiguous) view: the op makes it contiguous first.
+  const Tensor xp = x.permute({1, 0, 2, 3});  // (8, 4, 32, 32) view
+  const Tensor rm = zeros({4}), rv = ones({4});
+  const Tensor y = ops::batch_norm_train(xp, Tensor(), Tensor(), rm, rv, 0.1, 1e-5).y;
+  const Tensor mean = ops::mean(xp, {0, 2, 3}, true);
+  const Tensor centred = ops::sub(xp, mean);
+  const Tensor var = ops::mean(ops::unary(UnaryOp::Square, centred), {0, 2, 3}, true);
+  const Tensor expect = ops::div(centred, ops::unary(UnaryOp::Sqrt, ops::add(var, 1e-5)));
+  CHECK(max_abs_diff(y, expect) < 1e-4);
+  const double n = static_cast<double>(xp.numel() / 4);
+  CHECK(max_abs_diff(rm, ops::mul(mean.reshape({4}), 0.1)) < 1e-6);
+  CHECK(max_abs_diff(rv, ops::add(ops::mul(var.reshape({4}), 0.1 * n / (n - 1)), 0.9)) < 1e-5);
+
+  const Tensor logits = x.view({256, 128});
+  const Tensor lse =
+      ops::unary(UnaryOp::Log, ops::sum(ops::unary(UnaryOp::Exp, logits), {1}, true));
+  CHECK(max_abs_diff(ops::log_softmax(logits), ops::sub(logits, lse)) < 1e-5);
+}
