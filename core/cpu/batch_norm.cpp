@@ -1,21 +1,145 @@
-// Batch-norm kernels: placeholder until the batch-norm work lands.
+// Batch-norm kernels over a contiguous (N, C) or (N, C, H, W) input, statistics per channel.
+// Channels run in parallel; sums are accumulated in double so large batches do not lose
+// precision. gamma and beta may be undefined here (treated as 1 and 0).
+#include <cmath>
+
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/strided.h"
 
 namespace lnx {
+namespace {
 
-void CpuBackend::batch_norm_forward_train(const Tensor&, const Tensor&, const Tensor&, double,
-                                          double, const Tensor&, const Tensor&, const Tensor&,
-                                          const Tensor&, const Tensor&) {
-  unsupported("batch_norm_forward_train");
+// The layout every kernel walks: channel c's elements are N runs of `inner` contiguous values,
+// run n starting at (n * C + c) * inner.
+struct Layout {
+  int64_t n, c, inner;
+  int64_t count() const { return n * inner; }  // elements per channel
+  int64_t start(int64_t batch, int64_t channel) const { return (batch * c + channel) * inner; }
+};
+
+Layout layout_of(const Tensor& x) {
+  const int64_t inner = x.dim() > 2 ? x.numel() / (x.size(0) * x.size(1)) : 1;
+  return {x.size(0), x.size(1), inner};
 }
-void CpuBackend::batch_norm_forward_eval(const Tensor&, const Tensor&, const Tensor&,
-                                         const Tensor&, const Tensor&, double, const Tensor&) {
-  unsupported("batch_norm_forward_eval");
+
+float value_or(const Tensor& t, int64_t i, float fallback) {
+  return t.defined() ? t.data<float>()[i] : fallback;
 }
-void CpuBackend::batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                     const Tensor&, const Tensor&, const Tensor&,
-                                     const Tensor&) {
-  unsupported("batch_norm_backward");
+
+}  // namespace
+
+void CpuBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                          double eps, double momentum, const Tensor& running_mean,
+                                          const Tensor& running_var, const Tensor& y,
+                                          const Tensor& save_mean, const Tensor& save_invstd) {
+  const Layout L = layout_of(x);
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  float* mean_p = save_mean.data<float>();      // (C)
+  float* invstd_p = save_invstd.data<float>();  // (C)
+  const double m = static_cast<double>(L.count());
+#pragma omp parallel for schedule(static) if (x.numel() >= cpu::kParallelGrain)
+  for (int64_t c = 0; c < L.c; ++c) {
+    double sum = 0.0;
+    for (int64_t n = 0; n < L.n; ++n) {
+      const float* in = xp + L.start(n, c);
+      for (int64_t i = 0; i < L.inner; ++i) sum += in[i];
+    }
+    const double mean = sum / m;
+    // Two passes: the variance from centred values does not cancel catastrophically.
+    double sq = 0.0;
+    for (int64_t n = 0; n < L.n; ++n) {
+      const float* in = xp + L.start(n, c);
+      for (int64_t i = 0; i < L.inner; ++i) {
+        const double d = in[i] - mean;
+        sq += d * d;
+      }
+    }
+    const double var = sq / m;  // biased: what normalises the batch
+    const double invstd = 1.0 / std::sqrt(var + eps);
+    mean_p[c] = static_cast<float>(mean);
+    invstd_p[c] = static_cast<float>(invstd);
+    if (running_mean.defined()) {
+      float* rm = running_mean.data<float>() + c;
+      float* rv = running_var.data<float>() + c;
+      const double unbiased = L.count() > 1 ? sq / (m - 1.0) : var;
+      *rm = static_cast<float>((1.0 - momentum) * *rm + momentum * mean);
+      *rv = static_cast<float>((1.0 - momentum) * *rv + momentum * unbiased);
+    }
+    // y = (x - mean) * invstd * gamma + beta = x * scale + shift
+    const double scale = invstd * value_or(gamma, c, 1.0f);
+    const float fscale = static_cast<float>(scale);
+    const float fshift = static_cast<float>(value_or(beta, c, 0.0f) - mean * scale);
+    for (int64_t n = 0; n < L.n; ++n) {
+      const float* in = xp + L.start(n, c);
+      float* out = yp + L.start(n, c);
+      for (int64_t i = 0; i < L.inner; ++i) out[i] = in[i] * fscale + fshift;
+    }
+  }
+}
+
+void CpuBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                         const Tensor& running_mean, const Tensor& running_var,
+                                         double eps, const Tensor& y) {
+  const Layout L = layout_of(x);
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  const float* rm = running_mean.data<float>();  // (C)
+  const float* rv = running_var.data<float>();   // (C)
+#pragma omp parallel for schedule(static) if (x.numel() >= cpu::kParallelGrain)
+  for (int64_t c = 0; c < L.c; ++c) {
+    const double scale = value_or(gamma, c, 1.0f) / std::sqrt(static_cast<double>(rv[c]) + eps);
+    const float fscale = static_cast<float>(scale);
+    const float fshift = static_cast<float>(value_or(beta, c, 0.0f) - rm[c] * scale);
+    for (int64_t n = 0; n < L.n; ++n) {
+      const float* in = xp + L.start(n, c);
+      float* out = yp + L.start(n, c);
+      for (int64_t i = 0; i < L.inner; ++i) out[i] = in[i] * fscale + fshift;
+    }
+  }
+}
+
+void CpuBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& save_mean, const Tensor& save_invstd,
+                                     const Tensor& grad_x, const Tensor& grad_gamma,
+                                     const Tensor& grad_beta) {
+  const Layout L = layout_of(x);
+  const float* xp = x.data<float>();
+  const float* gyp = grad_y.data<float>();
+  float* gxp = grad_x.defined() ? grad_x.data<float>() : nullptr;
+  const float* mean_p = save_mean.data<float>();      // (C)
+  const float* invstd_p = save_invstd.data<float>();  // (C)
+  const double m = static_cast<double>(L.count());
+#pragma omp parallel for schedule(static) if (x.numel() >= cpu::kParallelGrain)
+  for (int64_t c = 0; c < L.c; ++c) {
+    const double mean = mean_p[c], invstd = invstd_p[c];
+    // sum_g = sum of dy, sum_gx = sum of dy * xhat with xhat = (x - mean) * invstd.
+    double sum_g = 0.0, sum_gx = 0.0;
+    for (int64_t n = 0; n < L.n; ++n) {
+      const float* in = xp + L.start(n, c);
+      const float* g = gyp + L.start(n, c);
+      for (int64_t i = 0; i < L.inner; ++i) {
+        sum_g += g[i];
+        sum_gx += g[i] * (in[i] - mean);
+      }
+    }
+    sum_gx *= invstd;
+    if (grad_gamma.defined()) grad_gamma.data<float>()[c] = static_cast<float>(sum_gx);
+    if (grad_beta.defined()) grad_beta.data<float>()[c] = static_cast<float>(sum_g);
+    if (!grad_x.defined()) continue;
+    // dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+    const double k = value_or(gamma, c, 1.0f) * invstd;
+    const double mean_g = sum_g / m, mean_gx = sum_gx / m;
+    for (int64_t n = 0; n < L.n; ++n) {
+      const float* in = xp + L.start(n, c);
+      const float* g = gyp + L.start(n, c);
+      float* out = gxp + L.start(n, c);
+      for (int64_t i = 0; i < L.inner; ++i) {
+        const double xhat = (in[i] - mean) * invstd;
+        out[i] = static_cast<float>(k * (g[i] - mean_g - xhat * mean_gx));
+      }
+    }
+  }
 }
 
 }  // namespace lnx
