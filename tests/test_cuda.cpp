@@ -11,6 +11,7 @@
 #ifdef LNX_HAVE_CUDA
 #include "cuda/allocator.h"
 #include "cuda/check.h"
+#include "cuda/cuda_backend.h"
 #include "cuda/layout.h"
 #endif
 
@@ -96,6 +97,7 @@ TEST_CASE("cuda: host-device round trip and the caching allocator", "[cuda]") {
   CHECK(gpu(from_vector(std::vector<float>{2.5f}, {})).item() == 2.5);
   CHECK(gpu(zeros({0, 3})).cpu().numel() == 0);
 
+#ifdef LNX_HAVE_CUDA  // reaching into the backend's own API
   // A freed block is reused for the next request of its size class.
   const AllocatorStats before = cuda::device_allocator_stats(0);
   { const Tensor t = Tensor::empty({1000}, DType::Float32, Device::cuda()); }
@@ -106,6 +108,15 @@ TEST_CASE("cuda: host-device round trip and the caching allocator", "[cuda]") {
   CHECK(after.bytes_in_use == before.bytes_in_use);
   CHECK(after.peak_bytes_in_use >= after.bytes_in_use);
   backend(Device::cuda()).synchronize();
+
+  // The per-device handles exist and are created once.
+  auto& dev = dynamic_cast<cuda::CudaBackend&>(backend(Device::cuda()));
+  CHECK(dev.cudnn(0) != nullptr);
+  CHECK(dev.cudnn(0) == dev.cudnn(0));
+  CHECK(dev.cublas(0) != nullptr);
+  CHECK(dev.stream(0) == dev.stream(0));
+  CHECK_THROWS_WITH(dev.stream(dev.device_count()), Catch::Contains("out of range"));
+#endif
 }
 
 TEST_CASE("cuda: fill and strided copies with dtype conversion", "[cuda]") {
@@ -285,7 +296,7 @@ TEST_CASE("cuda: gemm through cuBLAS matches the CPU", "[cuda]") {
       // The same products through transposed views (unit stride along rows).
       const Tensor at = a.transpose(0, 1).contiguous(), bt = b.transpose(0, 1).contiguous();
       const Tensor cv = gpu(c0);
-      ops::gemm(!ta, !tb, 1.5f, gpu(at).transpose(0, 1), gpu(bt).transpose(0, 1), 0.5f, cv);
+      ops::gemm(ta, tb, 1.5f, gpu(at).transpose(0, 1), gpu(bt).transpose(0, 1), 0.5f, cv);
       CHECK(rel_err(cv, cc) < 1e-4);
     }
   }
@@ -300,6 +311,11 @@ TEST_CASE("cuda: gemm through cuBLAS matches the CPU", "[cuda]") {
   CHECK(rel_err(cg, cc) < 1e-4);
   const Tensor a2 = uniform({m, k}, -1, 1, &gen), b2 = uniform({k, n}, -1, 1, &gen);
   CHECK(rel_err(ops::matmul(gpu(a2), gpu(b2)), ops::matmul(a2, b2)) < 1e-4);
+  // An empty inner dimension: C = beta * C.
+  const Tensor c3 = uniform({m, n}, -1, 1, &gen), c3g = gpu(c3);
+  ops::gemm(false, false, 1.0f, zeros({m, 0}, DType::Float32, Device::cuda()),
+            zeros({0, n}, DType::Float32, Device::cuda()), 0.5f, c3g);
+  check_close(c3g, ops::mul(c3, 0.5), 1e-6);
 }
 
 TEST_CASE("cuda: reductions and argmax match the CPU", "[cuda]") {
