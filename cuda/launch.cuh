@@ -22,20 +22,4 @@ __device__ inline int64_t grid_stride() {
   return static_cast<int64_t>(blockDim.x) * gridDim.x;
 }
 
-// Offsets of element i (row-major over l.shape) in operands 0..K-1.
-template <int K>
-__device__ inline void offsets_of(const Layout& l, int64_t i, int64_t (&off)[K]) {
-  if (l.contiguous) {
-    for (int k = 0; k < K; ++k) off[k] = i;
-    return;
-  }
-  for (int k = 0; k < K; ++k) off[k] = 0;
-  for (int a = l.ndim - 1; a >= 0; --a) {
-    const int64_t s = l.shape[a];
-    const int64_t q = i / s, r = i - q * s;
-    for (int k = 0; k < K; ++k) off[k] += r * l.strides[k][a];
-    i = q;
-  }
-}
-
 }  // namespace lnx::cuda

@@ -8,6 +8,15 @@
 
 #include "core/shape.h"
 
+// The index maps below run in kernels and, for the tests, on the host (as core/random.h does).
+#ifndef LNX_HOST_DEVICE
+#ifdef __CUDACC__
+#define LNX_HOST_DEVICE __host__ __device__
+#else
+#define LNX_HOST_DEVICE
+#endif
+#endif
+
 namespace lnx::cuda {
 
 inline constexpr int kMaxDims = 8;
@@ -43,5 +52,43 @@ struct ReduceLayout {
 // axes sorted and unique, as Backend::reduce receives them.
 ReduceLayout make_reduce_layout(const Shape& shape, const Shape& strides,
                                 const std::vector<int64_t>& axes, const char* op);
+
+// Offsets of element i (row-major over l.shape) in operands 0..K-1.
+template <int K>
+LNX_HOST_DEVICE inline void offsets_of(const Layout& l, int64_t i, int64_t (&off)[K]) {
+  if (l.contiguous) {
+    for (int k = 0; k < K; ++k) off[k] = i;
+    return;
+  }
+  for (int k = 0; k < K; ++k) off[k] = 0;
+  for (int a = l.ndim - 1; a >= 0; --a) {
+    const int64_t s = l.shape[a];
+    const int64_t q = i / s, r = i - q * s;
+    for (int k = 0; k < K; ++k) off[k] += r * l.strides[k][a];
+    i = q;
+  }
+}
+
+// Input offset of output element o's first reduced element.
+LNX_HOST_DEVICE inline int64_t kept_offset(const ReduceLayout& l, int64_t o) {
+  int64_t off = 0;
+  for (int a = l.kept_ndim - 1; a >= 0; --a) {
+    const int64_t q = o / l.kept_shape[a];
+    off += (o - q * l.kept_shape[a]) * l.kept_strides[a];
+    o = q;
+  }
+  return off;
+}
+
+// Offset of reduced element r (row-major over the reduced axes) from that first element.
+LNX_HOST_DEVICE inline int64_t reduced_offset(const ReduceLayout& l, int64_t r) {
+  int64_t off = 0;
+  for (int a = l.red_ndim - 1; a >= 0; --a) {
+    const int64_t q = r / l.red_shape[a];
+    off += (r - q * l.red_shape[a]) * l.red_strides[a];
+    r = q;
+  }
+  return off;
+}
 
 }  // namespace lnx::cuda

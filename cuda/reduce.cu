@@ -47,31 +47,11 @@ __device__ inline float combine(ReduceOp op, float acc, float v) {
   return acc;
 }
 
-__device__ inline int64_t kept_offset(const ReduceLayout& l, int64_t o) {
-  int64_t off = 0;
-  for (int a = l.kept_ndim - 1; a >= 0; --a) {
-    const int64_t q = o / l.kept_shape[a];
-    off += (o - q * l.kept_shape[a]) * l.kept_strides[a];
-    o = q;
-  }
-  return off;
-}
-
-__device__ inline int64_t red_offset(const ReduceLayout& l, int64_t r) {
-  int64_t off = 0;
-  for (int a = l.red_ndim - 1; a >= 0; --a) {
-    const int64_t q = r / l.red_shape[a];
-    off += (r - q * l.red_shape[a]) * l.red_strides[a];
-    r = q;
-  }
-  return off;
-}
-
 __global__ void reduce_thread_kernel(ReduceOp op, ReduceLayout l, const float* x, float* out) {
   for (int64_t o = first_index(); o < l.n_out; o += grid_stride()) {
     const float* base = x + kept_offset(l, o);
     float acc = reduce_init(op);
-    for (int64_t r = 0; r < l.n_red; ++r) acc = combine(op, acc, base[red_offset(l, r)]);
+    for (int64_t r = 0; r < l.n_red; ++r) acc = combine(op, acc, base[reduced_offset(l, r)]);
     out[o] = acc;
   }
 }
@@ -85,7 +65,7 @@ __global__ void reduce_block_kernel(ReduceOp op, ReduceLayout l, const float* x,
     const float* base = x + kept_offset(l, o);
     float acc = reduce_init(op);
     for (int64_t r = lo + threadIdx.x; r < hi; r += blockDim.x)
-      acc = combine(op, acc, base[red_offset(l, r)]);
+      acc = combine(op, acc, base[reduced_offset(l, r)]);
     partial[threadIdx.x] = acc;
     __syncthreads();
     for (unsigned width = blockDim.x / 2; width > 0; width /= 2) {
@@ -104,7 +84,7 @@ __global__ void argmax_kernel(ReduceLayout l, const float* x, int64_t* out) {
     int64_t best = 0;
     float bv = base[0];
     for (int64_t r = 1; r < l.n_red; ++r) {
-      const float v = base[red_offset(l, r)];
+      const float v = base[reduced_offset(l, r)];
       if (v > bv) {
         bv = v;
         best = r;

@@ -454,3 +454,44 @@ TEST_CASE("cuda: layouts merge axes the way the kernels expect", "[cuda]") {
   CHECK(all.n_red == 24);
 }
 #endif
+
+#ifdef LNX_HAVE_CUDA
+// The kernels' index maps are host-device functions: run them here, on CPU tensors, the way the
+// copy and reduce kernels do, so their arithmetic is checked on machines without a GPU.
+TEST_CASE("cuda: kernel index maps visit the right elements", "[cuda]") {
+  const Tensor base = arange(0, 120).view({4, 5, 6});
+  const std::vector<Tensor> sources = {base, base.transpose(0, 2), base.slice(1, 1, 5, 2),
+                                       base.permute({1, 2, 0}).slice(2, 1, 3),
+                                       base.select(1, 2).unsqueeze(1).expand({4, 3, 6})};
+  for (const Tensor& src : sources) {
+    INFO("source shape " << to_string(src.shape()) << ", strides " << to_string(src.strides()));
+    // Into a contiguous destination, and into a transposed view of one.
+    for (bool strided_dst : {false, true}) {
+      const Tensor dst_store =
+          zeros(strided_dst ? Shape{src.shape()[2], src.shape()[1], src.shape()[0]} : src.shape());
+      const Tensor dst = strided_dst ? dst_store.permute({2, 1, 0}) : dst_store;
+      const cuda::Layout l = cuda::make_layout(dst.shape(), {&src.strides(), &dst.strides()}, "t");
+      const float* s = src.data<float>();
+      float* d = dst.data<float>();
+      for (int64_t i = 0; i < l.numel; ++i) {
+        int64_t off[2];
+        cuda::offsets_of(l, i, off);
+        d[off[1]] = s[off[0]];
+      }
+      CHECK(dst.contiguous().to_vector<float>() == src.contiguous().to_vector<float>());
+    }
+  }
+  const Tensor x = base.transpose(0, 2);  // (6, 5, 4), strided
+  for (const std::vector<int64_t>& axes :
+       {std::vector<int64_t>{0}, {1}, {2}, {0, 2}, {1, 2}, {0, 1, 2}}) {
+    INFO(axes.size() << " axes starting at " << axes[0]);
+    const cuda::ReduceLayout l = cuda::make_reduce_layout(x.shape(), x.strides(), axes, "t");
+    std::vector<float> got(l.n_out);
+    for (int64_t o = 0; o < l.n_out; ++o) {
+      const float* p = x.data<float>() + cuda::kept_offset(l, o);
+      for (int64_t r = 0; r < l.n_red; ++r) got[o] += p[cuda::reduced_offset(l, r)];
+    }
+    CHECK(got == ops::sum(x, axes, true).to_vector<float>());
+  }
+}
+#endif
