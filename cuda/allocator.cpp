@@ -46,6 +46,8 @@ Cache& cache() {
 // cudaFree of every cached block of one device; the caller holds the lock.
 void release_locked(DeviceCache& dc, int device) {
   const DeviceGuard guard(device);
+  // A cached block may still be read by kernels queued before its tensor was freed.
+  LNX_CUDA_CHECK(cudaDeviceSynchronize(), "cuda allocator release_cache");
   for (auto& [cls, blocks] : dc.free)
     for (void* p : blocks) LNX_CUDA_CHECK(cudaFree(p), "cuda allocator release_cache");
   dc.free.clear();

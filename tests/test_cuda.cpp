@@ -107,6 +107,9 @@ TEST_CASE("cuda: host-device round trip and the caching allocator", "[cuda]") {
   CHECK(after.cache_hits >= before.cache_hits + 1);
   CHECK(after.bytes_in_use == before.bytes_in_use);
   CHECK(after.peak_bytes_in_use >= after.bytes_in_use);
+  cuda::device_allocator_release_cache(0);
+  CHECK(cuda::device_allocator_stats(0).bytes_cached == 0);
+  CHECK(gpu(f).cpu().to_vector<float>() == f.to_vector<float>());  // allocates afresh
   backend(Device::cuda()).synchronize();
 
   // The per-device handles exist and are created once.
@@ -305,7 +308,8 @@ TEST_CASE("cuda: gemm through cuBLAS matches the CPU", "[cuda]") {
   const Tensor big = uniform({m, 2 * k}, -1, 1, &gen);
   const Tensor b_row = uniform({1, n}, -1, 1, &gen);
   const Tensor cc = zeros({m, n});
-  ops::gemm(false, false, 1.0f, big.slice(1, 3, 3 + k), b_row.expand({k, n}), 0.0f, cc);
+  ops::gemm(false, false, 1.0f, big.slice(1, 3, 3 + k), b_row.expand({k, n}).contiguous(), 0.0f,
+            cc);
   const Tensor cg = full({m, n}, std::nan(""), DType::Float32, Device::cuda());
   ops::gemm(false, false, 1.0f, gpu(big).slice(1, 3, 3 + k), gpu(b_row).expand({k, n}), 0.0f, cg);
   CHECK(rel_err(cg, cc) < 1e-4);
