@@ -34,6 +34,10 @@ int CudaBackend::device_of(const Tensor& t, const char* op) const {
   const int d = t.device().index;
   LNX_CHECK(d >= 0 && d < device_count(), op, ": device cuda:", d,
             " does not exist; this machine has ", device_count(), " CUDA device(s)");
+  // Storage is allocated on the current device (Backend::allocate has no device index), which
+  // is cuda:0 unless changed; refuse rather than let kernels on cuda:d read another GPU's memory.
+  LNX_CHECK(d == 0, op, ": tensors on cuda:", d,
+            " are not supported yet (Backend::allocate takes no device index); use cuda:0");
   return d;
 }
 

@@ -23,7 +23,7 @@ inline constexpr int kMaxDims = 8;
 inline constexpr int kMaxOperands = 3;
 
 // One shape walked by up to three operands with their own strides (in elements, 0 for a
-// broadcast axis). Element i (row-major over shape) of operand k is at offset(k, i).
+// broadcast axis). offsets_of below maps element i (row-major over shape) to each operand.
 struct Layout {
   int ndim = 0;
   int64_t numel = 0;
