@@ -24,19 +24,31 @@ if(LILNETX_CUDA AND EXISTS ${CMAKE_SOURCE_DIR}/cuda/cuda_backend.cpp)
 endif()
 
 if(LNX_HAVE_CUDA)
-  enable_language(CUDA)
-  # Hopper (sm_90) machine code plus PTX so newer GPUs can JIT it.
-  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "52")
+  # Hopper (sm_90) machine code plus PTX so newer GPUs can JIT it, unless the user chose;
+  # enable_language would otherwise fill in nvcc's own default (sm_75 for CUDA 13).
+  if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
     set(CMAKE_CUDA_ARCHITECTURES 90-real 90-virtual)
   endif()
-  set(CMAKE_CUDA_STANDARD 20)
+  enable_language(CUDA)
+  # CMake 3.25 knows nvcc's C++20 flag only from 3.26 on; CUDA sources use C++20 like the rest
+  # (CUDA_STANDARD follows CXX_STANDARD when unset).
+  if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION -std=c++20)
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION -std=c++20)
+  endif()
   file(GLOB LNX_CUDA_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/cuda/*.cpp
        ${CMAKE_SOURCE_DIR}/cuda/*.cu)
   target_sources(lilnetx PRIVATE ${LNX_CUDA_SOURCES})
+  # lilnetx was created before CUDA was enabled, so the CMAKE_CUDA_* defaults never reached it.
+  set_target_properties(lilnetx PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}"
+                        CUDA_SEPARABLE_COMPILATION OFF)
   target_compile_definitions(lilnetx PUBLIC LNX_HAVE_CUDA)
-  target_include_directories(lilnetx PRIVATE ${LNX_CUDNN_INCLUDE})
+  # cuda/check.h includes cudnn.h, and tests include cuda/check.h.
+  target_include_directories(lilnetx PUBLIC ${LNX_CUDNN_INCLUDE})
   target_link_libraries(lilnetx PUBLIC CUDA::cudart CUDA::cublas ${LNX_CUDNN_LIBRARY})
-  # Host flags (-march=native, -Wall) must not reach nvcc as-is.
-  set_property(TARGET lilnetx PROPERTY CUDA_SEPARABLE_COMPILATION OFF)
+  # Host flags of the top CMakeLists (-march=native, -Wall) are CXX-only; nvcc gets its own:
+  # warnings for the host half of .cu files.
+  target_compile_options(lilnetx PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra --expt-relaxed-constexpr>)
   message(STATUS "lilnetx: CUDA backend on (${CMAKE_CUDA_ARCHITECTURES})")
 endif()
