@@ -23,6 +23,7 @@
 #include "data/idx.h"
 #include "data/image_folder.h"
 #include "data/loader.h"
+#include "data/sampling.h"
 #include "data/throughput.h"
 #include "data/transforms.h"
 
@@ -484,12 +485,10 @@ TEST_CASE("RandomCrop draws every offset of the padded image", "[data][transform
     Generator g(s);
     const Tensor c = crop(img, g);
     REQUIRE(c.shape() == Shape{4, 4, 1});
-    // Recover the offset from the draw itself, then check the whole window against it.
+    // Replay the draws RandomCrop makes (top, then left, in [0, 4]) to know the window.
     Generator replay(s);
-    const int64_t top =
-        static_cast<int64_t>((static_cast<unsigned __int128>(replay.next_u64()) * 5) >> 64) - 2;
-    const int64_t left =
-        static_cast<int64_t>((static_cast<unsigned __int128>(replay.next_u64()) * 5) >> 64) - 2;
+    const int64_t top = uniform_int(replay, 0, 4) - 2;
+    const int64_t left = uniform_int(replay, 0, 4) - 2;
     offsets.insert({top, left});
     CHECK(c.to_vector<uint8_t>() == crop_zero_padded(img, top, left, 4, 4).to_vector<uint8_t>());
   }
