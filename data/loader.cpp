@@ -57,6 +57,7 @@ std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const {
 }
 
 void DataLoader::start_epoch(int64_t epoch) {
+  LNX_CHECK(epoch >= 0, "DataLoader::start_epoch: epoch must be non-negative, got ", epoch);
   stop();
   epoch_ = epoch;
   order_ = epoch_order(epoch);

@@ -715,6 +715,7 @@ TEST_CASE("DataLoader stops cleanly when the consumer leaves early", "[data][loa
   }  // destroyed mid-epoch with workers blocked on a full window: must not hang
   DataLoader idle(ds, {.num_workers = 2});
   CHECK_THROWS_WITH(idle.next(), Catch::Contains("call start_epoch first"));
+  CHECK_THROWS_WITH(idle.start_epoch(-1), Catch::Contains("epoch must be non-negative, got -1"));
 }
 
 TEST_CASE("DataLoader rethrows worker errors with the file name", "[data][loader][errors]") {
