@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
 #include "tools/config.h"
@@ -322,6 +323,11 @@ TEST_CASE("config: the embedded defaults document and load every key", "[config]
   CHECK(d.get<double>("losses.gd.weights") == 1e-6);
   CHECK_FALSE(d.get<bool>("network.vanilla"));
   CHECK(d.get<int64_t>("lr_schedule.plateau_epochs") == d.get<int64_t>("trainer.epochs"));
+
+  // configs/README.md carries a copy; regenerate it when a key changes.
+  std::ifstream readme(kConfigDir + "/README.md");
+  const std::string doc{std::istreambuf_iterator<char>(readme), std::istreambuf_iterator<char>()};
+  CHECK_THAT(doc, Catch::Contains("```yaml\n" + yaml + "```"));
 }
 
 TEST_CASE("config: every file in configs/ loads", "[config][configs]") {

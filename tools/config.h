@@ -8,7 +8,7 @@
 //
 // Sections dist, ffcv and wandb of the reference configs are accepted and ignored (one notice
 // each). Unknown keys, wrong types and _copy cycles are errors that name the dotted key.
-// Every key, its default and its meaning: Config::default_yaml(), or docs/config.md's copy.
+// Every key, its default and its meaning: Config::default_yaml(), copied in configs/README.md.
 #pragma once
 
 #include <cstdint>
