@@ -190,8 +190,8 @@ const std::map<std::string, std::string>& aliases() {
 const std::map<std::string, const char*>& ignored_sections() {
   static const std::map<std::string, const char*> table = {
       {"dist", "multi-GPU training is not supported"},
-      {"ffcv", "the FFCV data loader is not used; datasets are read directly"},
-      {"wandb", "metrics go to save_dir/metrics.jsonl instead of Weights & Biases"},
+      {"ffcv", "the FFCV data loader is not supported"},
+      {"wandb", "Weights & Biases logging is not supported"},
   };
   return table;
 }
@@ -521,9 +521,8 @@ class Loader {
  private:
   void notice_ignored(const std::string& section, const std::string& source) {
     const std::string line = str("config: section '", section, "' (", source,
-                                 ") is accepted for compatibility with the reference configs "
-                                 "and ignored: ",
-                                 ignored_sections().at(section));
+                                 ") is ignored: ", ignored_sections().at(section),
+                                 " (accepted for compatibility with the reference configs)");
     if (std::find(notices.begin(), notices.end(), line) == notices.end()) notices.push_back(line);
   }
 
