@@ -18,10 +18,9 @@ namespace {
 // A fresh directory per test case, removed at the end.
 struct TempDir {
   fs::path path;
-  TempDir() {
+  explicit TempDir(const fs::path& base = fs::temp_directory_path()) {
     static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("lnx_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    path = base / ("lnx_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::create_directories(path);
   }
   ~TempDir() {
@@ -295,6 +294,36 @@ TEST_CASE("safetensors reader reports malformed files", "[safetensors][errors]")
                       Catch::Contains("expected [begin, end]"));
     CHECK_THROWS_WITH(read_safetensors(make_file(dir, R"({"__metadata__":{"a":1}})", 0)),
                       Catch::Contains("metadata value of 'a' is 1, expected a string"));
+  }
+}
+
+TEST_CASE("safetensors reader survives every truncation and byte corruption",
+          "[safetensors][errors]") {
+  // Thousands of small files: in memory when the machine has a tmpfs, /tmp can be slow.
+  TempDir dir(fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path());
+  const std::string good = dir.file("good");
+  write_safetensors(good, sample_tensors(), {{"k", "v"}});
+  const std::string bytes = read_all(good);
+  const std::string path = dir.file("mutant");
+  const auto reads_or_reports = [&](const std::string& contents) {
+    write_bytes(path, contents);
+    try {
+      read_safetensors(path);
+    } catch (const lnx::Error& e) {
+      CHECK_THAT(e.what(), Catch::Contains(path));
+      return false;
+    }
+    return true;
+  };
+  int accepted = 0;
+  for (size_t n = 0; n < bytes.size(); ++n) accepted += reads_or_reports(bytes.substr(0, n));
+  CHECK(accepted == 0);  // every strict prefix is detected
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    for (const char c : {'\0', '\xff', '"', '9'}) {
+      std::string m = bytes;
+      m[i] = c;
+      reads_or_reports(m);  // either outcome is fine; a crash or another exception is not
+    }
   }
 }
 
