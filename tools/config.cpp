@@ -81,9 +81,9 @@ const std::vector<KeySpec>& schema() {
 
       {"dataset.name", Type::String, "'cifar10'",
        "cifar10, cifar100, imagenet, fashion_mnist, ... (the dataset registry checks it)"},
-      {"dataset.trainroot", Type::String, "'build/data/train'",
+      {"dataset.trainroot", Type::String, "'datasets/cifar10/train'",
        "training data: an image folder (<class>/<image>) or the folder of IDX files"},
-      {"dataset.valroot", Type::String, "'build/data/test'",
+      {"dataset.valroot", Type::String, "'datasets/cifar10/test'",
        "test data, laid out like trainroot (may be the same folder for IDX files)"},
       {"dataset.num_workers", Type::Int, "4", "data-loading threads"},
       {"dataset.num_classes", Type::Int, "0", "0: the dataset's own number of classes"},
