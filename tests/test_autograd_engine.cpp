@@ -250,6 +250,14 @@ TEST_CASE("anomaly mode names the op that produced a NaN", "[autograd][engine][a
   CHECK_FALSE(anomaly_mode());  // the guard restores the previous state
 }
 
+TEST_CASE("anomaly mode accepts a finite tensor of more than 2^24 elements",
+          "[autograd][engine][anomaly]") {
+  // A float32 count of finite elements stops being exact at 2^24 and once flagged this one.
+  Variable x(full({(1 << 24) + 3}, 0.5), true, "x");
+  AnomalyModeGuard guard;
+  CHECK_NOTHROW(x * 2.0);
+}
+
 TEST_CASE("backward reports misuse", "[autograd][engine][errors]") {
   Variable x = leaf({1, 2}, {2}, "x");
   CHECK_THROWS_WITH((x * 2.0).backward(),

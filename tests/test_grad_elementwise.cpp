@@ -106,6 +106,14 @@ TEST_CASE("scalar forms of the binary ops", "[autograd][grad]") {
               {x, xpos});
 }
 
+TEST_CASE("pow with exponent 0 has a zero gradient, also at 0", "[autograd][grad]") {
+  Variable x(from_vector(std::vector<float>{0, 2}, {2}), true);
+  Variable y = pow(x, 0.0);
+  CHECK(y.data().to_vector<float>() == std::vector<float>{1, 1});
+  sum(y).backward();
+  CHECK(x.grad().to_vector<float>() == std::vector<float>{0, 0});
+}
+
 TEST_CASE("unary ops", "[autograd][grad]") {
   const Tensor x = rand_in({3, 5}, -2, 2, 9), xpos = rand_in({3, 5}, 0.3, 3, 10);
   const Tensor xk = away_from_zero({3, 5}, 0.1, 11);
@@ -232,6 +240,16 @@ TEST_CASE("matmul 2-D and batched", "[autograd][grad]") {
   expect_grad("matmul of a transpose",
               [](const Vars& v) { return matmul(transpose(v[0], 0, 1), v[1]); },
               {rand_in({4, 3}, -1, 1, 21), rand_in({4, 2}, -1, 1, 22)});
+  expect_grad("matmul of strided slices",
+              [](const Vars& v) { return matmul(slice(v[0], 1, 0, 8, 2), slice(v[1], 0, 1, 5)); },
+              {rand_in({3, 8}, -1, 1, 31), rand_in({6, 2}, -1, 1, 32)});
+  expect_grad("matmul row by column", [](const Vars& v) { return matmul(v[0], v[1]); },
+              {rand_in({1, 5}, -1, 1, 33), rand_in({5, 1}, -1, 1, 34)});
+  expect_grad("matmul batched, permuted",
+              [](const Vars& v) {
+                return matmul(permute(v[0], {1, 0, 2}), v[1]);
+              },
+              {rand_in({3, 2, 4}, -1, 1, 35), rand_in({2, 4, 3}, -1, 1, 36)});
   const GradcheckResult r =
       gradcheck([](const Vars& v) { return matmul(v[0], v[1]); },
                 {rand_in({3, 4}, -1, 1, 23), rand_in({4, 2}, -1, 1, 24)}, {}, {0});
