@@ -1,3 +1,5 @@
+#include <omp.h>
+
 #include <catch2/catch.hpp>
 #include <sstream>
 
@@ -284,4 +286,18 @@ TEST_CASE("reductions over an empty axis", "[ops][reduce]") {
                     Catch::Contains("max") && Catch::Contains("empty"));
   CHECK_THROWS_WITH(ops::reduce(ReduceOp::AbsMax, zeros({2}, DType::Int64), {}, false),
                     Catch::Contains("absmax") && Catch::Contains("float32"));
+}
+
+TEST_CASE("a reduction called inside a parallel region sums every element", "[ops][reduce]") {
+  const int before = num_threads();
+  set_num_threads(4);  // more threads than outputs: the reduction itself is split
+  const Tensor x = ones({1000, 100, 2});
+  std::vector<float> inside;
+#pragma omp parallel num_threads(2)
+  {
+#pragma omp single
+    inside = ops::sum(x, {0, 1}).to_vector<float>();  // nested: the team here is 1 thread
+  }
+  set_num_threads(before);
+  CHECK(inside == std::vector<float>{100000, 100000});
 }

@@ -96,8 +96,10 @@ void reduce_impl(const Acc& acc, const Tensor& x, const std::vector<int64_t>& ax
       std::vector<double> part(nt, acc.init());
 #pragma omp parallel num_threads(nt)
       {
-        const int t = omp_get_thread_num();
-        const int64_t lo = rows * t / nt, hi = rows * (t + 1) / nt;
+        // Split by the team actually granted: inside another parallel region (or with dynamic
+        // teams) it is smaller than nt, and splitting by nt silently dropped rows.
+        const int t = omp_get_thread_num(), team = omp_get_num_threads();
+        const int64_t lo = rows * t / team, hi = rows * (t + 1) / team;
         part[t] = reduce_block(base, lo, hi);
       }
       double r = acc.init();
