@@ -77,6 +77,9 @@ TEST_CASE("factories fill the expected values", "[tensor]") {
   CHECK(arange(5, 0, -2).to_vector<float>() == std::vector<float>{5, 3, 1});
   CHECK(arange(3, 3).numel() == 0);
   CHECK(arange(0, 3, 1, DType::Int64).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2});
+  const int64_t big = (int64_t{1} << 24) + 1;  // not representable in float32
+  CHECK(arange(big, big + 2, 1, DType::Int64).to_vector<int64_t>() ==
+        std::vector<int64_t>{big, big + 1});
   CHECK_THROWS_WITH(arange(0, 1, 0), Catch::Contains("arange") && Catch::Contains("step"));
   CHECK_THROWS_WITH(zeros({2, -1}), Catch::Contains("negative"));
   CHECK_THROWS_WITH(from_vector(std::vector<float>{1, 2, 3}, {2, 2}),
