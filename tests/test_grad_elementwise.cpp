@@ -332,8 +332,16 @@ TEST_CASE("bad arguments name the op and the shapes", "[autograd][errors]") {
   CHECK_THROWS_WITH(sum(i), Catch::Contains("sum") && Catch::Contains("float32"));
 }
 
-TEST_CASE("moving to CUDA in a build without it says so", "[tensor][errors]") {
-  if (cuda_available()) return;  // only meaningful in a CPU-only build or machine
-  CHECK_THROWS_WITH(ones({2}).to(Device::cuda()), Catch::Contains("CUDA"));
-  CHECK_THROWS_WITH(zeros({2}, DType::Float32, Device::cuda()), Catch::Contains("CUDA"));
+TEST_CASE("CUDA tensors: a clear message without CUDA, a device check with it",
+          "[tensor][errors]") {
+  if (!cuda_available()) {
+    CHECK_THROWS_WITH(ones({2}).to(Device::cuda()), Catch::Contains("CUDA"));
+    CHECK_THROWS_WITH(zeros({2}, DType::Float32, Device::cuda()), Catch::Contains("CUDA"));
+    return;
+  }
+  const Tensor g = ones({2}).to(Device::cuda());
+  CHECK(g.device() == Device::cuda());
+  CHECK(g.cpu().to_vector<float>() == std::vector<float>{1, 1});
+  CHECK_THROWS_WITH(add(Variable(g), Variable(ones({2}))),
+                    Catch::Contains("add") && Catch::Contains("different devices"));
 }
