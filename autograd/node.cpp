@@ -5,6 +5,24 @@
 
 namespace lnx {
 
+Node::~Node() {
+  // The default destructor would release `next`, whose last owner destroys its own `next`, and
+  // so on: recursion as deep as the graph. Instead, edges this node solely owns are moved to a
+  // work list and emptied one by one, so every node dies with no edges left to recurse into.
+  std::vector<std::shared_ptr<Node>> pending;
+  auto take_edges = [&pending](std::vector<std::shared_ptr<Node>>& edges) {
+    for (std::shared_ptr<Node>& e : edges)
+      if (e && e.use_count() == 1) pending.push_back(std::move(e));
+    edges.clear();
+  };
+  take_edges(next);
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    take_edges(n->next);
+  }  // n is destroyed here with no edges of its own
+}
+
 std::vector<Tensor> FunctionNode::apply(const Tensor& grad_out) {
   LNX_CHECK(fn_ != nullptr, "backward: trying to backward through the graph a second time (op '",
             op(), "' has already released its saved tensors); pass retain_graph=true to the "

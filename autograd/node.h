@@ -17,7 +17,7 @@ struct VariableImpl;
 class Node {
  public:
   explicit Node(std::string op) : op_(std::move(op)) {}
-  virtual ~Node() = default;
+  virtual ~Node();  // iterative: dropping a 100,000-node chain must not recurse that deep
 
   const std::string& op() const { return op_; }
   // One entry per input of the op; null where that input needs no gradient.

@@ -113,6 +113,9 @@ Variable pow(const Variable& a, double p) {
   SavedTensor sa(a.data(), "pow_scalar");
   return make_result(ops::binary_scalar(BinaryOp::Pow, a.data(), p), "pow_scalar", {&a},
                      [sa, p](const Tensor& g) {
+                       // x^0 is constant; p * x^-1 would give 0 * inf = NaN at x = 0.
+                       if (p == 0.0)
+                         return std::vector<Tensor>{zeros(g.shape(), DType::Float32, g.device())};
                        const Tensor d =
                            ops::mul(ops::binary_scalar(BinaryOp::Pow, sa.get(), p - 1.0), p);
                        return std::vector<Tensor>{ops::mul(g, d)};

@@ -102,7 +102,10 @@ std::vector<int64_t> normalize_axes(std::vector<int64_t> axes, int64_t ndim, con
 }
 
 Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
-  const char* name = op == ReduceOp::Sum ? "sum" : op == ReduceOp::Max ? "max" : "min";
+  const char* name = op == ReduceOp::Sum   ? "sum"
+                     : op == ReduceOp::Max ? "max"
+                     : op == ReduceOp::Min ? "min"
+                                           : "absmax";
   check_float(x, name, "x");
   axes = normalize_axes(std::move(axes), x.dim(), name);
   if (op != ReduceOp::Sum)

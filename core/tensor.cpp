@@ -308,6 +308,11 @@ Tensor full(const Shape& shape, double value, DType dtype, Device device) {
 Tensor arange(double start, double end, double step, DType dtype, Device device) {
   LNX_CHECK(step != 0, "arange: step must be non-zero");
   const auto n = static_cast<int64_t>(std::max(0.0, std::ceil((end - start) / step)));
+  if (dtype == DType::Int64) {  // not through float32, which is exact only up to 2^24
+    std::vector<int64_t> v(n);
+    for (int64_t i = 0; i < n; ++i) v[i] = static_cast<int64_t>(start + i * step);
+    return from_vector(v, {n}, device);
+  }
   std::vector<float> v(n);
   for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(start + i * step);
   return from_vector(v, {n}, device).to(dtype);
