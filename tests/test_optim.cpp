@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "core/ops.h"
+#include "core/random.h"
 #include "layers/optim/adam.h"
 #include "layers/optim/schedule.h"
 #include "layers/optim/sgd.h"
@@ -435,4 +437,36 @@ TEST_CASE("schedules report bad arguments", "[schedule][errors]") {
   auto s = make_schedule("constant", c);
   CHECK_THROWS_WITH(s->lr_at(1, 5, 5), Catch::Contains("iteration 5 is out of range for 5"));
   CHECK_THROWS_WITH(s->lr_at(1, 0, 0), Catch::Contains("iters_per_epoch is 0"));
+}
+
+TEST_CASE("fused and per-op updates agree on large parameters", "[optim]") {
+  // Large enough for the fused loop's threaded path.
+  Generator gen(3);
+  const Tensor w0 = normal({200, 250}, 0, 1, &gen);
+  const Tensor g0 = normal({200, 250}, 0, 1, &gen);
+  auto run = [&](bool adam, bool fused) {
+    Variable w(w0.clone(), true, "w");
+    std::unique_ptr<Optimizer> opt;
+    if (adam) {
+      opt = std::make_unique<Adam>(std::vector{w}, AdamOptions{.lr = 0.01, .weight_decay = 0.01});
+    } else {
+      opt = std::make_unique<SGD>(
+          std::vector{w},
+          SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-4, .nesterov = true});
+    }
+    opt->set_fused(fused);
+    for (int s = 0; s < 3; ++s) {
+      w.set_grad(ops::mul(g0, 1.0 + s));
+      opt->step();
+    }
+    return w.data().to_vector<float>();
+  };
+  for (bool adam : {false, true}) {
+    INFO("adam = " << adam);
+    const std::vector<float> a = run(adam, true), b = run(adam, false);
+    REQUIRE(a.size() == b.size());
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, double(std::abs(a[i] - b[i])));
+    CHECK(worst < 1e-6);
+  }
 }

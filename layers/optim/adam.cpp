@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/grad_mode.h"
+#include "core/cpu/strided.h"
 #include "core/ops.h"
 
 namespace lnx {
@@ -83,6 +84,8 @@ void Adam::step() {
         const float fbc2 = static_cast<float>(bc2_sqrt);
         const float neg_step = static_cast<float>(-step_size);
         const int64_t n = w.numel();
+        // Element-wise and independent: threads change nothing but the speed.
+#pragma omp parallel for schedule(static) if (n >= cpu::kParallelGrain)
         for (int64_t j = 0; j < n; ++j) {
           float gj = pg[j];
           if (wd != 0.0) gj = gj + fwd * pw[j];

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "autograd/grad_mode.h"
+#include "core/cpu/strided.h"
 #include "core/ops.h"
 
 namespace lnx {
@@ -75,6 +76,8 @@ void SGD::step() {
         const float fwd = static_cast<float>(wd), fm = static_cast<float>(momentum);
         const float fdamp = static_cast<float>(damp), neg_lr = static_cast<float>(-lr);
         const int64_t n = w.numel();
+        // Element-wise and independent: threads change nothing but the speed.
+#pragma omp parallel for schedule(static) if (n >= cpu::kParallelGrain)
         for (int64_t j = 0; j < n; ++j) {
           float d = pg[j];
           if (wd != 0.0) d = d + fwd * pw[j];
