@@ -1,0 +1,28 @@
+// The model zoo by name. Every network is built through a LayerFactory, so the same name gives
+// the float network (vanilla) or, with compress/'s factory, its LilNetX form.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "layers/layer_factory.h"
+
+namespace lnx {
+
+struct ModelSpec {
+  std::string name;          // e.g. "resnet20", "vgg16_bn", "resnet50", "mobilenetv2"
+  int64_t num_classes = 10;
+  double width = 1;          // channel multiplier (CIFAR ResNets: integer; MobileNet-V2: real)
+  int64_t in_channels = 3;   // small_cnn only: 1 for MNIST-style images
+  bool cifar_stem = true;    // MobileNet-V2: stride-1 stem for 32x32 inputs
+};
+
+ModulePtr build_model(const ModelSpec& spec, LayerFactory& layers);
+// The float network with the architecture's usual initialisation.
+ModulePtr build_float_model(const ModelSpec& spec, Generator* gen = nullptr);
+// How the architecture initialises its float linear layers.
+LinearInit linear_init_for(const std::string& name);
+std::vector<std::string> model_names();
+
+}  // namespace lnx
