@@ -29,6 +29,7 @@ using RowMat = Eigen::Matrix<float, Dynamic, Dynamic, Eigen::RowMajor>;
 using CCol = Eigen::Map<const ColMat, Eigen::Unaligned, Stride>;
 using CRow = Eigen::Map<const RowMat, 0, Stride>;
 using MCol = Eigen::Map<ColMat, 0, Stride>;
+using MRow = Eigen::Map<RowMat, 0, Stride>;
 
 constexpr int64_t kTileBytes = 256 * 1024;
 
@@ -63,9 +64,10 @@ Geom geometry(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams
 }
 
 // Scratch that lives as long as its thread (OpenMP keeps its pool), so steady-state calls do not
-// allocate. Slot 0 holds column matrices, slot 1 per-thread weight-gradient partial sums.
+// allocate. Slot 0 holds column tiles, slot 1 per-thread weight-gradient partial sums, slot 2
+// a transposed grad_y tile.
 float* scratch(size_t count, int slot) {
-  thread_local std::vector<float> buffers[2];
+  thread_local std::vector<float> buffers[3];
   std::vector<float>& b = buffers[slot];
   if (b.size() < count) b.resize(count);
   return b.data();
@@ -84,6 +86,36 @@ void valid_range(int64_t offset, int64_t stride, int64_t width, int64_t out, int
 void im2col(const float* x, const Geom& g, int64_t r0, int64_t r1, float* col) {
   const int64_t np = (r1 - r0) * g.ow;
   const Conv2dParams& p = g.p;
+  if (p.stride_h == 1 && p.stride_w == 1 && g.ow == g.w) {
+    // "Same"-width stride-1 convolution: each tap's tile is the input plane shifted by a
+    // constant offset, so one long copy per tap replaces a call per row; the columns that
+    // wrapped around from a neighbouring row are then zeroed.
+    for (int64_t c = 0; c < g.c; ++c) {
+      const float* plane = x + c * g.hw;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t shift_h = i * p.dilation_h - p.pad_h;  // ih = r + shift_h
+        const int64_t ra = std::clamp(-shift_h, r0, r1), rb = std::clamp(g.h - shift_h, ra, r1);
+        for (int64_t j = 0; j < g.kw; ++j) {
+          float* dst = col + ((c * g.kh + i) * g.kw + j) * np;
+          const int64_t off_w = j * p.dilation_w - p.pad_w;
+          int64_t lo, hi;
+          valid_range(off_w, 1, g.w, g.ow, lo, hi);
+          std::fill(dst, dst + (ra - r0) * g.ow, 0.0f);
+          std::fill(dst + (rb - r0) * g.ow, dst + np, 0.0f);
+          const int64_t base = (r0 + shift_h) * g.w + off_w;  // plane index of dst[0]
+          const int64_t t0 = std::max((ra - r0) * g.ow, -base);
+          const int64_t t1 = std::min((rb - r0) * g.ow, g.hw - base);
+          if (t1 > t0) std::copy(plane + base + t0, plane + base + t1, dst + t0);
+          for (int64_t r = ra; r < rb; ++r) {
+            float* row = dst + (r - r0) * g.ow;
+            for (int64_t q = 0; q < lo; ++q) row[q] = 0.0f;
+            for (int64_t q = hi; q < g.ow; ++q) row[q] = 0.0f;
+          }
+        }
+      }
+    }
+    return;
+  }
   for (int64_t c = 0; c < g.c; ++c) {
     const float* plane = x + c * g.hw;
     for (int64_t i = 0; i < g.kh; ++i) {
@@ -151,39 +183,47 @@ int64_t tile_rows(const Geom& g) {
 }
 
 #if defined(__AVX512F__)
-// Forward GEMM on the column tile without Eigen: Eigen would first copy the tile into its packed
-// layout, which costs as much as the arithmetic for these thin products. A block of up to 48
-// pixels (MR vectors of 16) times up to 8 output channels lives in 24 accumulators; for each of
-// the K column rows it loads MR vectors of pixels and broadcasts NR weights. The pixel block
-// of the column tile (K x 192 bytes) stays in L1 while the channel blocks sweep over it.
+// GEMMs on the column tile without Eigen: Eigen would first copy the tile into its packed
+// layout, which costs as much as the arithmetic for these thin products. The kernel computes
+// y[j][v] (+)= sum_k b[k][j] * a[k][v] for a block of up to 48 v (MR vectors of 16) and 8 j in
+// 24 accumulators: per step k it loads MR vectors of a and broadcasts 8 values of b. The a
+// block (depth x 192 bytes) stays in L1 while the j blocks sweep over it.
+//   forward:         v = pixels, j = output channels, k = column rows (a = columns, b = w^T)
+//   weight gradient: v = output channels, j = column rows, k = pixels (a = grad_y^T, b = col^T)
 struct MicroArgs {
-  const float* a;  // column tile at the block's first pixel; row k at a + k * lda
+  const float* a;     // a[k][v] at a + k * lda + v
   int64_t lda;
-  const float* b;  // transposed weights at the block's first channel; row k at b + k * ldb
-  int64_t ldb;
-  int64_t k;  // depth
-  float* y;   // output at (first channel, first pixel); channel j at y + j * ldy
+  const float* b;     // b[k][j] at b + k * ldb + j * bstride
+  int64_t ldb, bstride;
+  int64_t depth;
+  float* y;           // y[j][v] at y + j * ldy + v
   int64_t ldy;
-  const float* bias;  // at the first channel, or null
-  __mmask16 tail;     // valid lanes of the last pixel vector
+  const float* bias;  // per j; null for zero
+  bool accumulate;    // add to y instead of overwriting it (bias ignored)
+  __mmask16 tail;     // valid lanes of the last vector
 };
 
 template <int MR, int NR, bool Tail>
 void micro_kernel(const MicroArgs& m) {
   __m512 acc[MR][NR];
-  for (int j = 0; j < NR; ++j) {
-    const __m512 init = m.bias ? _mm512_set1_ps(m.bias[j]) : _mm512_setzero_ps();
-    for (int i = 0; i < MR; ++i) acc[i][j] = init;
-  }
+  for (int j = 0; j < NR; ++j)
+    for (int i = 0; i < MR; ++i) {
+      const float* yv = m.y + j * m.ldy + 16 * i;
+      if (m.accumulate) {
+        acc[i][j] = (Tail && i == MR - 1) ? _mm512_maskz_loadu_ps(m.tail, yv) : _mm512_loadu_ps(yv);
+      } else {
+        acc[i][j] = m.bias ? _mm512_set1_ps(m.bias[j]) : _mm512_setzero_ps();
+      }
+    }
   const float* a = m.a;
   const float* b = m.b;
-  for (int64_t k = 0; k < m.k; ++k, a += m.lda, b += m.ldb) {
+  for (int64_t k = 0; k < m.depth; ++k, a += m.lda, b += m.ldb) {
     __m512 av[MR];
     for (int i = 0; i < MR; ++i)
       av[i] = (Tail && i == MR - 1) ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
                                     : _mm512_loadu_ps(a + 16 * i);
     for (int j = 0; j < NR; ++j) {
-      const __m512 bj = _mm512_set1_ps(b[j]);
+      const __m512 bj = _mm512_set1_ps(b[j * m.bstride]);
       for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
     }
   }
@@ -201,22 +241,14 @@ void micro_kernel(const MicroArgs& m) {
 template <int MR, bool Tail>
 void micro_nr(int nr, const MicroArgs& m) {
   switch (nr) {
-    case 1:
-      return micro_kernel<MR, 1, Tail>(m);
-    case 2:
-      return micro_kernel<MR, 2, Tail>(m);
-    case 3:
-      return micro_kernel<MR, 3, Tail>(m);
-    case 4:
-      return micro_kernel<MR, 4, Tail>(m);
-    case 5:
-      return micro_kernel<MR, 5, Tail>(m);
-    case 6:
-      return micro_kernel<MR, 6, Tail>(m);
-    case 7:
-      return micro_kernel<MR, 7, Tail>(m);
-    default:
-      return micro_kernel<MR, 8, Tail>(m);
+    case 1: return micro_kernel<MR, 1, Tail>(m);
+    case 2: return micro_kernel<MR, 2, Tail>(m);
+    case 3: return micro_kernel<MR, 3, Tail>(m);
+    case 4: return micro_kernel<MR, 4, Tail>(m);
+    case 5: return micro_kernel<MR, 5, Tail>(m);
+    case 6: return micro_kernel<MR, 6, Tail>(m);
+    case 7: return micro_kernel<MR, 7, Tail>(m);
+    default: return micro_kernel<MR, 8, Tail>(m);
   }
 }
 
@@ -231,26 +263,27 @@ void micro(int mr, int nr, bool tail, const MicroArgs& m) {
   return micro_nr<3, false>(nr, m);
 }
 
-// y (OG, pixels np at leading dimension ldy) = wt^T (OG, CK) * a (CK, np at leading dimension
-// lda) + bias, for one group; wt is the group's weights transposed to (CK, OG).
-void direct_gemm(const float* a, int64_t lda, int64_t np, const float* wt, int64_t ck, int64_t og,
-                 const float* bias, float* y, int64_t ldy) {
-  for (int64_t p0 = 0; p0 < np; p0 += 48) {
-    const int64_t rem = std::min<int64_t>(48, np - p0);
+// y[j][v] (+)= sum_k b[k][j] * a[k][v] + bias[j] for v < nv, j < nj, k < depth (see MicroArgs).
+void direct_gemm(const float* a, int64_t lda, int64_t nv, const float* b, int64_t ldb,
+                 int64_t bstride, int64_t nj, int64_t depth, const float* bias, bool accumulate,
+                 float* y, int64_t ldy) {
+  for (int64_t v0 = 0; v0 < nv; v0 += 48) {
+    const int64_t rem = std::min<int64_t>(48, nv - v0);
     const int mr = static_cast<int>((rem + 15) / 16);
     const int last = static_cast<int>(rem - 16 * (mr - 1));
-    const bool tail = last != 16;
-    for (int64_t o0 = 0; o0 < og; o0 += 8) {
-      const MicroArgs m{a + p0,
+    for (int64_t j0 = 0; j0 < nj; j0 += 8) {
+      const MicroArgs m{a + v0,
                         lda,
-                        wt + o0,
-                        og,
-                        ck,
-                        y + o0 * ldy + p0,
+                        b + j0 * bstride,
+                        ldb,
+                        bstride,
+                        depth,
+                        y + j0 * ldy + v0,
                         ldy,
-                        bias ? bias + o0 : nullptr,
+                        bias ? bias + j0 : nullptr,
+                        accumulate,
                         static_cast<__mmask16>((1u << last) - 1u)};
-      micro(mr, static_cast<int>(std::min<int64_t>(8, og - o0)), tail, m);
+      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), last != 16, m);
     }
   }
 }
@@ -261,7 +294,8 @@ void direct_gemm(const float* a, int64_t lda, int64_t np, const float* wt, int64
 template <typename F>
 void for_each_image(int64_t n, F&& f) {
   if (n > 1 && omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(static)
+    // Dynamic: on a shared machine a descheduled thread should not hold the others back.
+#pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i = 0; i < n; ++i) f(i);
   } else {
     for (int64_t i = 0; i < n; ++i) f(i);
@@ -289,8 +323,9 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
         ld = np;
       }
       for (int64_t gi = 0; gi < g.groups; ++gi)
-        direct_gemm(col + gi * g.ck * ld, ld, np, wt + gi * g.ck * g.og, g.ck, g.og,
-                    bp ? bp + gi * g.og : nullptr, yn + gi * g.og * g.ohw + r0 * g.ow, g.ohw);
+        direct_gemm(col + gi * g.ck * ld, ld, np, wt + gi * g.ck * g.og, g.og, 1, g.og, g.ck,
+                    bp ? bp + gi * g.og : nullptr, false, yn + gi * g.og * g.ohw + r0 * g.ow,
+                    g.ohw);
     }
   });
 }
@@ -354,7 +389,8 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, co
   // kernel and replaces the scatter of col2im by a gather.
   const int64_t tpad_h = p.dilation_h * (g.kh - 1) - p.pad_h;
   const int64_t tpad_w = p.dilation_w * (g.kw - 1) - p.pad_w;
-  if (p.stride_h == 1 && p.stride_w == 1 && tpad_h >= 0 && tpad_w >= 0) {
+  // Few input channels per group (an RGB stem) would leave the kernel's 8 broadcast lanes idle.
+  if (p.stride_h == 1 && p.stride_w == 1 && tpad_h >= 0 && tpad_w >= 0 && g.cg >= 8) {
     Conv2dParams tp = p;
     tp.pad_h = tpad_h;
     tp.pad_w = tpad_w;
@@ -405,10 +441,10 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
   const float* xp = x.data<float>();        // (N, C, H, W)
   float* gwp = grad_w.data<float>();        // (O, C/groups, KH, KW)
   const int64_t wsize = g.o * g.ck;
-  const int threads = g.n > 1 ? omp_get_max_threads() : 1;
   const int64_t tile = tile_rows(g);
 
-  // Adds image n's contribution into acc (O, CK): per group acc_g^T (CK, OG) += col_g * gy_g^T.
+  // Adds image n's contribution into acc, per group the weight gradient transposed to (CK, OG):
+  // acc_g += col_g * gy_g^T, the sum over the image's pixels.
   auto accumulate = [&](int64_t n, float* acc) {
     const float* xn = xp + n * g.c * g.hw;
     const float* gyn = gyp + n * g.o * g.ohw;
@@ -423,34 +459,48 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
         ld = np;
       }
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        const CRow a(col + gi * g.ck * ld, g.ck, np, Stride(ld));                    // (CK, np)
-        const CCol b(gyn + gi * g.og * g.ohw + r0 * g.ow, np, g.og, Stride(g.ohw));  // (np, OG)
-        MCol out(acc + gi * g.og * g.ck, g.ck, g.og, Stride(g.ck));                  // (CK, OG)
+        const float* gyg = gyn + gi * g.og * g.ohw + r0 * g.ow;  // (OG, np), stride OH*OW
+#if defined(__AVX512F__)
+        // The kernel vectorises over output channels, so grad_y's tile is transposed first;
+        // it is CK times smaller than the column tile.
+        float* gyt = scratch(static_cast<size_t>(np * g.og), 2);  // (np, OG)
+        for (int64_t q0 = 0; q0 < np; q0 += 32)  // blocks keep the strided writes in L1
+          for (int64_t o = 0; o < g.og; ++o)
+            for (int64_t q = q0; q < std::min(np, q0 + 32); ++q)
+              gyt[q * g.og + o] = gyg[o * g.ohw + q];
+        direct_gemm(gyt, g.og, g.og, col + gi * g.ck * ld, 1, ld, g.ck, np, nullptr, true,
+                    acc + gi * g.ck * g.og, g.og);
+#else
+        const CRow a(col + gi * g.ck * ld, g.ck, np, Stride(ld));  // (CK, np)
+        const CCol b(gyg, np, g.og, Stride(g.ohw));                // (np, OG)
+        MRow out(acc + gi * g.ck * g.og, g.ck, g.og, Stride(g.og));  // (CK, OG)
         out.noalias() += a * b;
+#endif
       }
     }
   };
 
-  std::fill(gwp, gwp + wsize, 0.0f);
-  if (threads == 1) {
-    for (int64_t n = 0; n < g.n; ++n) accumulate(n, gwp);
-    return;
-  }
-  // Each thread sums its images into a private copy; the copies are then reduced in parallel.
+  // Each thread sums its images into a private copy; the copies are then reduced in parallel
+  // and transposed back to (O, CK) per group.
+  const int threads = g.n > 1 ? omp_get_max_threads() : 1;
   std::vector<float*> partial(static_cast<size_t>(threads), nullptr);
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
-    float* acc = scratch(static_cast<size_t>(wsize), 1);
+    float* acc = scratch(static_cast<size_t>(wsize), 1);  // (groups, CK, OG)
     std::fill(acc, acc + wsize, 0.0f);
     partial[static_cast<size_t>(t)] = acc;
-#pragma omp for schedule(static)
+    // Dynamic: on a shared machine a descheduled thread should not hold the others back.
+#pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.n; ++n) accumulate(n, acc);
-      // The implicit barrier of the loop above makes every partial sum complete here.
+    // The implicit barrier of the loop above makes every partial sum complete here.
+    const int team = omp_get_num_threads();
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < wsize; ++i) {
+    for (int64_t i = 0; i < wsize; ++i) {  // i indexes grad_w (O, CK)
+      const int64_t gi = i / (g.og * g.ck), o = i / g.ck % g.og, k = i % g.ck;
+      const int64_t at = (gi * g.ck + k) * g.og + o;
       float s = 0.0f;
-      for (int k = 0; k < omp_get_num_threads(); ++k) s += partial[static_cast<size_t>(k)][i];
+      for (int u = 0; u < team; ++u) s += partial[static_cast<size_t>(u)][at];
       gwp[i] = s;
     }
   }
