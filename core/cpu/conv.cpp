@@ -191,19 +191,20 @@ int64_t tile_rows(const Geom& g) {
 //   forward:         v = pixels, j = output channels, k = column rows (a = columns, b = w^T)
 //   weight gradient: v = output channels, j = column rows, k = pixels (a = grad_y^T, b = col^T)
 struct MicroArgs {
-  const float* a;     // a[k][v] at a + k * lda + v
+  const float* a;  // a[k][v] at a + k * lda + v, or at a + koff[k] + v when koff is set
   int64_t lda;
-  const float* b;     // b[k][j] at b + k * ldb + j * bstride
+  const int64_t* koff;
+  const float* b;  // b[k][j] at b + k * ldb + j * bstride
   int64_t ldb, bstride;
   int64_t depth;
-  float* y;           // y[j][v] at y + j * ldy + v
+  float* y;  // y[j][v] at y + j * ldy + v
   int64_t ldy;
   const float* bias;  // per j; null for zero
   bool accumulate;    // add to y instead of overwriting it (bias ignored)
   __mmask16 tail;     // valid lanes of the last vector
 };
 
-template <int MR, int NR, bool Tail>
+template <int MR, int NR, bool Tail, bool Off>
 void micro_kernel(const MicroArgs& m) {
   __m512 acc[MR][NR];
   for (int j = 0; j < NR; ++j)
@@ -218,6 +219,7 @@ void micro_kernel(const MicroArgs& m) {
   const float* a = m.a;
   const float* b = m.b;
   for (int64_t k = 0; k < m.depth; ++k, a += m.lda, b += m.ldb) {
+    if constexpr (Off) a = m.a + m.koff[k];
     __m512 av[MR];
     for (int i = 0; i < MR; ++i)
       av[i] = (Tail && i == MR - 1) ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
@@ -238,51 +240,60 @@ void micro_kernel(const MicroArgs& m) {
     }
 }
 
-template <int MR, bool Tail>
+template <int MR, bool Tail, bool Off>
 void micro_nr(int nr, const MicroArgs& m) {
   switch (nr) {
-    case 1: return micro_kernel<MR, 1, Tail>(m);
-    case 2: return micro_kernel<MR, 2, Tail>(m);
-    case 3: return micro_kernel<MR, 3, Tail>(m);
-    case 4: return micro_kernel<MR, 4, Tail>(m);
-    case 5: return micro_kernel<MR, 5, Tail>(m);
-    case 6: return micro_kernel<MR, 6, Tail>(m);
-    case 7: return micro_kernel<MR, 7, Tail>(m);
-    default: return micro_kernel<MR, 8, Tail>(m);
+    case 1:
+      return micro_kernel<MR, 1, Tail, Off>(m);
+    case 2:
+      return micro_kernel<MR, 2, Tail, Off>(m);
+    case 3:
+      return micro_kernel<MR, 3, Tail, Off>(m);
+    case 4:
+      return micro_kernel<MR, 4, Tail, Off>(m);
+    case 5:
+      return micro_kernel<MR, 5, Tail, Off>(m);
+    case 6:
+      return micro_kernel<MR, 6, Tail, Off>(m);
+    case 7:
+      return micro_kernel<MR, 7, Tail, Off>(m);
+    default:
+      return micro_kernel<MR, 8, Tail, Off>(m);
   }
+}
+
+template <bool Off>
+void micro_mr(int mr, int nr, bool tail, const MicroArgs& m) {
+  if (tail) {
+    if (mr == 1) return micro_nr<1, true, Off>(nr, m);
+    if (mr == 2) return micro_nr<2, true, Off>(nr, m);
+    return micro_nr<3, true, Off>(nr, m);
+  }
+  if (mr == 1) return micro_nr<1, false, Off>(nr, m);
+  if (mr == 2) return micro_nr<2, false, Off>(nr, m);
+  return micro_nr<3, false, Off>(nr, m);
 }
 
 void micro(int mr, int nr, bool tail, const MicroArgs& m) {
-  if (tail) {
-    if (mr == 1) return micro_nr<1, true>(nr, m);
-    if (mr == 2) return micro_nr<2, true>(nr, m);
-    return micro_nr<3, true>(nr, m);
-  }
-  if (mr == 1) return micro_nr<1, false>(nr, m);
-  if (mr == 2) return micro_nr<2, false>(nr, m);
-  return micro_nr<3, false>(nr, m);
+  if (m.koff) return micro_mr<true>(mr, nr, tail, m);
+  micro_mr<false>(mr, nr, tail, m);
 }
 
 // y[j][v] (+)= sum_k b[k][j] * a[k][v] + bias[j] for v < nv, j < nj, k < depth (see MicroArgs).
-void direct_gemm(const float* a, int64_t lda, int64_t nv, const float* b, int64_t ldb,
-                 int64_t bstride, int64_t nj, int64_t depth, const float* bias, bool accumulate,
-                 float* y, int64_t ldy) {
+void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, const float* b,
+                 int64_t ldb, int64_t bstride, int64_t nj, int64_t depth, const float* bias,
+                 bool accumulate, float* y, int64_t ldy) {
   for (int64_t v0 = 0; v0 < nv; v0 += 48) {
     const int64_t rem = std::min<int64_t>(48, nv - v0);
     const int mr = static_cast<int>((rem + 15) / 16);
     const int last = static_cast<int>(rem - 16 * (mr - 1));
     for (int64_t j0 = 0; j0 < nj; j0 += 8) {
-      const MicroArgs m{a + v0,
-                        lda,
-                        b + j0 * bstride,
-                        ldb,
-                        bstride,
-                        depth,
-                        y + j0 * ldy + v0,
-                        ldy,
-                        bias ? bias + j0 : nullptr,
-                        accumulate,
-                        static_cast<__mmask16>((1u << last) - 1u)};
+      const MicroArgs m{a + v0,     lda,
+                        koff,       b + j0 * bstride,
+                        ldb,        bstride,
+                        depth,      y + j0 * ldy + v0,
+                        ldy,        bias ? bias + j0 : nullptr,
+                        accumulate, static_cast<__mmask16>((1u << last) - 1u)};
       micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), last != 16, m);
     }
   }
@@ -308,6 +319,44 @@ void for_each_image(int64_t n, F&& f) {
 // The forward pass over all images with the direct kernel; wt holds each group's weights
 // transposed to (CK, OG) so the kernel broadcasts contiguous rows.
 void forward_direct(const float* xp, const Geom& g, const float* wt, const float* bp, float* yp) {
+  const Conv2dParams& p = g.p;
+  if (p.stride_h == 1 && p.stride_w == 1) {
+    // Stride 1 needs no column matrix at all. On the zero-padded image (C, HP, WP), output
+    // pixel (r, q) computed at the padded-width position v = r * WP + q reads tap (c, i, j) at
+    // v + c * HP * WP + i * dh * WP + j * dw: a constant offset per column row. The kernel
+    // computes all v < (OH-1) * WP + OW, including WP - OW junk columns per row, which are
+    // dropped when the rows are copied out.
+    const int64_t hp = g.h + 2 * p.pad_h, wp = g.w + 2 * p.pad_w, plane = hp * wp;
+    const int64_t nv = (g.oh - 1) * wp + g.ow;
+    std::vector<int64_t> koff(static_cast<size_t>(g.ck));  // (CG*KH*KW) offsets
+    for (int64_t c = 0; c < g.cg; ++c)
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j)
+          koff[static_cast<size_t>((c * g.kh + i) * g.kw + j)] =
+              c * plane + i * p.dilation_h * wp + j * p.dilation_w;
+    for_each_image(g.n, [&](int64_t n) {
+      const float* xn = xp + n * g.c * g.hw;                       // (C, H, W)
+      float* yn = yp + n * g.o * g.ohw;                            // (O, OH, OW)
+      float* xpad = scratch(static_cast<size_t>(g.c * plane), 0);  // (C, HP, WP)
+      std::fill(xpad, xpad + g.c * plane, 0.0f);
+      for (int64_t c = 0; c < g.c; ++c)
+        for (int64_t r = 0; r < g.h; ++r) {
+          const float* src = xn + (c * g.h + r) * g.w;
+          std::copy(src, src + g.w, xpad + c * plane + (r + p.pad_h) * wp + p.pad_w);
+        }
+      float* ywide = scratch(static_cast<size_t>(g.og * nv), 2);  // (OG, nv)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        direct_gemm(xpad + gi * g.cg * plane, 0, koff.data(), nv, wt + gi * g.ck * g.og, g.og, 1,
+                    g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, ywide, nv);
+        for (int64_t o = 0; o < g.og; ++o)
+          for (int64_t r = 0; r < g.oh; ++r) {
+            const float* src = ywide + o * nv + r * wp;
+            std::copy(src, src + g.ow, yn + (gi * g.og + o) * g.ohw + r * g.ow);
+          }
+      }
+    });
+    return;
+  }
   const int64_t tile = tile_rows(g);
   for_each_image(g.n, [&](int64_t n) {
     const float* xn = xp + n * g.c * g.hw;  // (C, H, W)
@@ -323,8 +372,8 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
         ld = np;
       }
       for (int64_t gi = 0; gi < g.groups; ++gi)
-        direct_gemm(col + gi * g.ck * ld, ld, np, wt + gi * g.ck * g.og, g.og, 1, g.og, g.ck,
-                    bp ? bp + gi * g.og : nullptr, false, yn + gi * g.og * g.ohw + r0 * g.ow,
+        direct_gemm(col + gi * g.ck * ld, ld, nullptr, np, wt + gi * g.ck * g.og, g.og, 1, g.og,
+                    g.ck, bp ? bp + gi * g.og : nullptr, false, yn + gi * g.og * g.ohw + r0 * g.ow,
                     g.ohw);
     }
   });
@@ -468,11 +517,11 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
           for (int64_t o = 0; o < g.og; ++o)
             for (int64_t q = q0; q < std::min(np, q0 + 32); ++q)
               gyt[q * g.og + o] = gyg[o * g.ohw + q];
-        direct_gemm(gyt, g.og, g.og, col + gi * g.ck * ld, 1, ld, g.ck, np, nullptr, true,
+        direct_gemm(gyt, g.og, nullptr, g.og, col + gi * g.ck * ld, 1, ld, g.ck, np, nullptr, true,
                     acc + gi * g.ck * g.og, g.og);
 #else
-        const CRow a(col + gi * g.ck * ld, g.ck, np, Stride(ld));  // (CK, np)
-        const CCol b(gyg, np, g.og, Stride(g.ohw));                // (np, OG)
+        const CRow a(col + gi * g.ck * ld, g.ck, np, Stride(ld));    // (CK, np)
+        const CCol b(gyg, np, g.og, Stride(g.ohw));                  // (np, OG)
         MRow out(acc + gi * g.ck * g.og, g.ck, g.og, Stride(g.og));  // (CK, OG)
         out.noalias() += a * b;
 #endif
