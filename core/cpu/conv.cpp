@@ -194,8 +194,9 @@ struct MicroArgs {
   const float* a;  // a[k][v] at a + k * lda + v, or at a + koff[k] + v when koff is set
   int64_t lda;
   const int64_t* koff;
-  const float* b;  // b[k][j] at b + k * ldb + j * bstride
+  const float* b;  // b[k][j] at b + k * ldb + j * bstride, or at b + k * ldb + joff[j]
   int64_t ldb, bstride;
+  const int64_t* joff;
   int64_t depth;
   float* y;  // y[j][v] at y + j * ldy + v
   int64_t ldy;
@@ -204,7 +205,12 @@ struct MicroArgs {
   __mmask16 tail;     // valid lanes of the last vector
 };
 
-template <int MR, int NR, bool Tail, bool Off>
+// How the kernel addresses its operands: rows of a and columns of b at fixed strides, rows of
+// a at per-k offsets (koff), or columns of b at per-j offsets (joff). Separate instantiations
+// keep the strided case free of the offset tables' extra registers.
+enum class Addr { Strided, RowOffsets, ColOffsets };
+
+template <int MR, int NR, bool Tail, Addr Mode>
 void micro_kernel(const MicroArgs& m) {
   __m512 acc[MR][NR];
   for (int j = 0; j < NR; ++j)
@@ -218,14 +224,21 @@ void micro_kernel(const MicroArgs& m) {
     }
   const float* a = m.a;
   const float* b = m.b;
+  const float* bj_row[NR];
+  if constexpr (Mode == Addr::ColOffsets)
+    for (int j = 0; j < NR; ++j) bj_row[j] = m.b + m.joff[j];
   for (int64_t k = 0; k < m.depth; ++k, a += m.lda, b += m.ldb) {
-    if constexpr (Off) a = m.a + m.koff[k];
+    if constexpr (Mode == Addr::RowOffsets) a = m.a + m.koff[k];
     __m512 av[MR];
     for (int i = 0; i < MR; ++i)
-      av[i] = (Tail && i == MR - 1) ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
-                                    : _mm512_loadu_ps(a + 16 * i);
+      // With row offsets, a is a padded image with slack at its end (pad_image): the lanes past
+      // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
+      av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
+                  ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
+                  : _mm512_loadu_ps(a + 16 * i);
     for (int j = 0; j < NR; ++j) {
-      const __m512 bj = _mm512_set1_ps(b[j * m.bstride]);
+      const __m512 bj =
+          _mm512_set1_ps(Mode == Addr::ColOffsets ? bj_row[j][k * m.ldb] : b[j * m.bstride]);
       for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
     }
   }
@@ -240,65 +253,99 @@ void micro_kernel(const MicroArgs& m) {
     }
 }
 
-template <int MR, bool Tail, bool Off>
+template <int MR, bool Tail, Addr Mode>
 void micro_nr(int nr, const MicroArgs& m) {
   switch (nr) {
     case 1:
-      return micro_kernel<MR, 1, Tail, Off>(m);
+      return micro_kernel<MR, 1, Tail, Mode>(m);
     case 2:
-      return micro_kernel<MR, 2, Tail, Off>(m);
+      return micro_kernel<MR, 2, Tail, Mode>(m);
     case 3:
-      return micro_kernel<MR, 3, Tail, Off>(m);
+      return micro_kernel<MR, 3, Tail, Mode>(m);
     case 4:
-      return micro_kernel<MR, 4, Tail, Off>(m);
+      return micro_kernel<MR, 4, Tail, Mode>(m);
     case 5:
-      return micro_kernel<MR, 5, Tail, Off>(m);
+      return micro_kernel<MR, 5, Tail, Mode>(m);
     case 6:
-      return micro_kernel<MR, 6, Tail, Off>(m);
+      return micro_kernel<MR, 6, Tail, Mode>(m);
     case 7:
-      return micro_kernel<MR, 7, Tail, Off>(m);
+      return micro_kernel<MR, 7, Tail, Mode>(m);
     default:
-      return micro_kernel<MR, 8, Tail, Off>(m);
+      return micro_kernel<MR, 8, Tail, Mode>(m);
   }
 }
 
-template <bool Off>
+template <Addr Mode>
 void micro_mr(int mr, int nr, bool tail, const MicroArgs& m) {
   if (tail) {
-    if (mr == 1) return micro_nr<1, true, Off>(nr, m);
-    if (mr == 2) return micro_nr<2, true, Off>(nr, m);
-    return micro_nr<3, true, Off>(nr, m);
+    if (mr == 1) return micro_nr<1, true, Mode>(nr, m);
+    if (mr == 2) return micro_nr<2, true, Mode>(nr, m);
+    return micro_nr<3, true, Mode>(nr, m);
   }
-  if (mr == 1) return micro_nr<1, false, Off>(nr, m);
-  if (mr == 2) return micro_nr<2, false, Off>(nr, m);
-  return micro_nr<3, false, Off>(nr, m);
+  if (mr == 1) return micro_nr<1, false, Mode>(nr, m);
+  if (mr == 2) return micro_nr<2, false, Mode>(nr, m);
+  return micro_nr<3, false, Mode>(nr, m);
 }
 
 void micro(int mr, int nr, bool tail, const MicroArgs& m) {
-  if (m.koff) return micro_mr<true>(mr, nr, tail, m);
-  micro_mr<false>(mr, nr, tail, m);
+  if (m.koff) return micro_mr<Addr::RowOffsets>(mr, nr, tail, m);
+  if (m.joff) return micro_mr<Addr::ColOffsets>(mr, nr, tail, m);
+  micro_mr<Addr::Strided>(mr, nr, tail, m);
 }
 
 // y[j][v] (+)= sum_k b[k][j] * a[k][v] + bias[j] for v < nv, j < nj, k < depth (see MicroArgs).
 void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, const float* b,
-                 int64_t ldb, int64_t bstride, int64_t nj, int64_t depth, const float* bias,
-                 bool accumulate, float* y, int64_t ldy) {
+                 int64_t ldb, int64_t bstride, const int64_t* joff, int64_t nj, int64_t depth,
+                 const float* bias, bool accumulate, float* y, int64_t ldy) {
   for (int64_t v0 = 0; v0 < nv; v0 += 48) {
     const int64_t rem = std::min<int64_t>(48, nv - v0);
     const int mr = static_cast<int>((rem + 15) / 16);
     const int last = static_cast<int>(rem - 16 * (mr - 1));
     for (int64_t j0 = 0; j0 < nj; j0 += 8) {
-      const MicroArgs m{a + v0,     lda,
-                        koff,       b + j0 * bstride,
-                        ldb,        bstride,
-                        depth,      y + j0 * ldy + v0,
-                        ldy,        bias ? bias + j0 : nullptr,
-                        accumulate, static_cast<__mmask16>((1u << last) - 1u)};
+      const MicroArgs m{a + v0,
+                        lda,
+                        koff,
+                        joff ? b : b + j0 * bstride,
+                        ldb,
+                        bstride,
+                        joff ? joff + j0 : nullptr,
+                        depth,
+                        y + j0 * ldy + v0,
+                        ldy,
+                        bias ? bias + j0 : nullptr,
+                        accumulate,
+                        static_cast<__mmask16>((1u << last) - 1u)};
       micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), last != 16, m);
     }
   }
 }
 #endif
+
+// The image (C, H, W) zero-padded to (C, H + 2 * pad_h, W + 2 * pad_w), in scratch slot 0,
+// followed by 16 zeros of slack for the kernel's unmasked tail loads.
+const float* pad_image(const float* x, const Geom& g) {
+  const int64_t hp = g.h + 2 * g.p.pad_h, wp = g.w + 2 * g.p.pad_w, plane = hp * wp;
+  float* xpad = scratch(static_cast<size_t>(g.c * plane + 16), 0);
+  std::fill(xpad, xpad + g.c * plane + 16, 0.0f);
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t r = 0; r < g.h; ++r) {
+      const float* src = x + (c * g.h + r) * g.w;
+      std::copy(src, src + g.w, xpad + c * plane + (r + g.p.pad_h) * wp + g.p.pad_w);
+    }
+  return xpad;
+}
+
+// Offsets of the taps of one group's column rows (CG*KH*KW) in a padded image of row length
+// wp and plane size plane: tap (c, i, j) reads pixel v at v + offset.
+std::vector<int64_t> tap_offsets(const Geom& g, int64_t wp, int64_t plane) {
+  std::vector<int64_t> off(static_cast<size_t>(g.ck));
+  for (int64_t c = 0; c < g.cg; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j)
+        off[static_cast<size_t>((c * g.kh + i) * g.kw + j)] =
+            c * plane + i * g.p.dilation_h * wp + j * g.p.dilation_w;
+  return off;
+}
 
 // Runs f(image) for every image, spread over threads when there are several images. With one
 // image the loop stays serial so Eigen may use the threads inside each GEMM instead.
@@ -328,26 +375,15 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
     // dropped when the rows are copied out.
     const int64_t hp = g.h + 2 * p.pad_h, wp = g.w + 2 * p.pad_w, plane = hp * wp;
     const int64_t nv = (g.oh - 1) * wp + g.ow;
-    std::vector<int64_t> koff(static_cast<size_t>(g.ck));  // (CG*KH*KW) offsets
-    for (int64_t c = 0; c < g.cg; ++c)
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j)
-          koff[static_cast<size_t>((c * g.kh + i) * g.kw + j)] =
-              c * plane + i * p.dilation_h * wp + j * p.dilation_w;
+    const std::vector<int64_t> koff = tap_offsets(g, wp, plane);
     for_each_image(g.n, [&](int64_t n) {
-      const float* xn = xp + n * g.c * g.hw;                       // (C, H, W)
-      float* yn = yp + n * g.o * g.ohw;                            // (O, OH, OW)
-      float* xpad = scratch(static_cast<size_t>(g.c * plane), 0);  // (C, HP, WP)
-      std::fill(xpad, xpad + g.c * plane, 0.0f);
-      for (int64_t c = 0; c < g.c; ++c)
-        for (int64_t r = 0; r < g.h; ++r) {
-          const float* src = xn + (c * g.h + r) * g.w;
-          std::copy(src, src + g.w, xpad + c * plane + (r + p.pad_h) * wp + p.pad_w);
-        }
+      const float* xn = xp + n * g.c * g.hw;                      // (C, H, W)
+      float* yn = yp + n * g.o * g.ohw;                           // (O, OH, OW)
+      const float* xpad = pad_image(xn, g);                       // (C, HP, WP)
       float* ywide = scratch(static_cast<size_t>(g.og * nv), 2);  // (OG, nv)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         direct_gemm(xpad + gi * g.cg * plane, 0, koff.data(), nv, wt + gi * g.ck * g.og, g.og, 1,
-                    g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, ywide, nv);
+                    nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, ywide, nv);
         for (int64_t o = 0; o < g.og; ++o)
           for (int64_t r = 0; r < g.oh; ++r) {
             const float* src = ywide + o * nv + r * wp;
@@ -372,9 +408,9 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
         ld = np;
       }
       for (int64_t gi = 0; gi < g.groups; ++gi)
-        direct_gemm(col + gi * g.ck * ld, ld, nullptr, np, wt + gi * g.ck * g.og, g.og, 1, g.og,
-                    g.ck, bp ? bp + gi * g.og : nullptr, false, yn + gi * g.og * g.ohw + r0 * g.ow,
-                    g.ohw);
+        direct_gemm(col + gi * g.ck * ld, ld, nullptr, np, wt + gi * g.ck * g.og, g.og, 1, nullptr,
+                    g.og, g.ck, bp ? bp + gi * g.og : nullptr, false,
+                    yn + gi * g.og * g.ohw + r0 * g.ow, g.ohw);
     }
   });
 }
@@ -494,9 +530,37 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
 
   // Adds image n's contribution into acc, per group the weight gradient transposed to (CK, OG):
   // acc_g += col_g * gy_g^T, the sum over the image's pixels.
+#if defined(__AVX512F__)
+  // Stride 1: as in the forward pass, the columns are read from the zero-padded image through
+  // per-tap offsets, over padded-width pixel positions; grad_y is zero at the junk columns so
+  // they add nothing.
+  const int64_t hp = g.h + 2 * p.pad_h, wp = g.w + 2 * p.pad_w, plane = hp * wp;
+  const int64_t nv = (g.oh - 1) * wp + g.ow;
+  const bool implicit = p.stride_h == 1 && p.stride_w == 1;
+  const std::vector<int64_t> joff = tap_offsets(g, wp, plane);
+#endif
   auto accumulate = [&](int64_t n, float* acc) {
     const float* xn = xp + n * g.c * g.hw;
     const float* gyn = gyp + n * g.o * g.ohw;
+#if defined(__AVX512F__)
+    if (implicit) {
+      const float* xpad = pad_image(xn, g);                     // (C, HP, WP)
+      float* gyt = scratch(static_cast<size_t>(nv * g.og), 2);  // (nv, OG)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        for (int64_t r = 0; r < g.oh; ++r) {  // row by row keeps the strided writes in L1
+          float* dst = gyt + r * wp * g.og;
+          for (int64_t o = 0; o < g.og; ++o) {
+            const float* src = gyn + (gi * g.og + o) * g.ohw + r * g.ow;
+            for (int64_t q = 0; q < g.ow; ++q) dst[q * g.og + o] = src[q];
+          }
+          if (r + 1 < g.oh) std::fill(dst + g.ow * g.og, dst + wp * g.og, 0.0f);
+        }
+        direct_gemm(gyt, g.og, nullptr, g.og, xpad + gi * g.cg * plane, 1, 0, joff.data(), g.ck, nv,
+                    nullptr, true, acc + gi * g.ck * g.og, g.og);
+      }
+      return;
+    }
+#endif
     for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
       const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
       const float* col = xn;  // (C*KH*KW, np) with leading dimension ld
@@ -517,8 +581,11 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
           for (int64_t o = 0; o < g.og; ++o)
             for (int64_t q = q0; q < std::min(np, q0 + 32); ++q)
               gyt[q * g.og + o] = gyg[o * g.ohw + q];
-        direct_gemm(gyt, g.og, nullptr, g.og, col + gi * g.ck * ld, 1, ld, g.ck, np, nullptr, true,
-                    acc + gi * g.ck * g.og, g.og);
+        thread_local std::vector<int64_t> row_off;  // column row j starts at j * ld
+        row_off.resize(static_cast<size_t>(g.ck));
+        for (int64_t j = 0; j < g.ck; ++j) row_off[static_cast<size_t>(j)] = j * ld;
+        direct_gemm(gyt, g.og, nullptr, g.og, col + gi * g.ck * ld, 1, 0, row_off.data(), g.ck, np,
+                    nullptr, true, acc + gi * g.ck * g.og, g.og);
 #else
         const CRow a(col + gi * g.ck * ld, g.ck, np, Stride(ld));    // (CK, np)
         const CCol b(gyg, np, g.og, Stride(g.ohw));                  // (np, OG)
