@@ -509,10 +509,16 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, co
         ld = np;
       }
       for (int64_t gi = 0; gi < g.groups; ++gi) {
+#if defined(__AVX512F__)
+        // gcol_g (CK, np) = w_g^T (CK, OG) * gy_g (OG, np)
+        direct_gemm(gyn + gi * g.og * g.ohw + r0 * g.ow, g.ohw, nullptr, np, wp + gi * g.og * g.ck,
+                    g.ck, 1, nullptr, g.ck, g.og, nullptr, false, gcol + gi * g.ck * ld, ld);
+#else
         const CCol a(gyn + gi * g.og * g.ohw + r0 * g.ow, np, g.og, Stride(g.ohw));  // (np, OG)
         const CRow wg(wp + gi * g.og * g.ck, g.og, g.ck, Stride(g.ck));              // (OG, CK)
         MCol out(gcol + gi * g.ck * ld, np, g.ck, Stride(ld));                       // (np, CK)
         out.noalias() = a * wg;
+#endif
       }
       if (!g.is_pointwise()) col2im(gcol, g, r0, r1, gxn);
     }
