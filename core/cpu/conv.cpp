@@ -319,7 +319,6 @@ void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, c
     }
   }
 }
-#endif
 
 // The image (C, H, W) zero-padded to (C, H + 2 * pad_h, W + 2 * pad_w), in scratch slot 0,
 // followed by 16 zeros of slack for the kernel's unmasked tail loads.
@@ -346,6 +345,7 @@ std::vector<int64_t> tap_offsets(const Geom& g, int64_t wp, int64_t plane) {
             c * plane + i * g.p.dilation_h * wp + j * g.p.dilation_w;
   return off;
 }
+#endif
 
 // Runs f(image) for every image, spread over threads when there are several images. With one
 // image the loop stays serial so Eigen may use the threads inside each GEMM instead.
