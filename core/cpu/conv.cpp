@@ -1,19 +1,631 @@
-// Convolution kernels: placeholder until the convolution work lands.
+// Convolution kernels: im2col + Eigen GEMM per image, images spread over OpenMP threads (each
+// thread single-threaded GEMMs on its own scratch), which beats splitting the small per-image
+// GEMMs across threads. 1x1 stride-1 unpadded convolutions skip im2col: the image already is the
+// column matrix.
+//
+// Every GEMM is phrased column-major with the pixel axis as rows, so the long dimension (H*W)
+// feeds Eigen's tall micro-kernel panels and no operand or result needs a transposed copy: a
+// row-major (C, HW) buffer is a column-major (HW, C) matrix with leading dimension HW.
+#include <omp.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
 #include "core/cpu/cpu_backend.h"
 
 namespace lnx {
+namespace {
 
-void CpuBackend::conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&,
-                                const Tensor&) {
-  unsupported("conv2d_forward");
+using Eigen::Dynamic;
+using Stride = Eigen::OuterStride<>;
+using ColMat = Eigen::Matrix<float, Dynamic, Dynamic, Eigen::ColMajor>;
+using RowMat = Eigen::Matrix<float, Dynamic, Dynamic, Eigen::RowMajor>;
+using CCol = Eigen::Map<const ColMat, Eigen::Unaligned, Stride>;
+using CRow = Eigen::Map<const RowMat, 0, Stride>;
+using MCol = Eigen::Map<ColMat, 0, Stride>;
+using MRow = Eigen::Map<RowMat, 0, Stride>;
+
+constexpr int64_t kTileBytes = 256 * 1024;
+
+// Geometry of one convolution, in elements.
+struct Geom {
+  int64_t n, c, h, w;      // input
+  int64_t o, kh, kw;       // weight
+  int64_t oh, ow;          // output
+  int64_t groups, cg, og;  // channels per group in and out
+  int64_t ck;              // rows of a group's column matrix: cg * kh * kw
+  int64_t hw, ohw;         // plane sizes
+  Conv2dParams p;
+
+  bool is_pointwise() const {
+    return kh == 1 && kw == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0;
+  }
+};
+
+Geom geometry(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams& p) {
+  Geom g;
+  g.n = x[0], g.c = x[1], g.h = x[2], g.w = x[3];
+  g.o = w[0], g.kh = w[2], g.kw = w[3];
+  g.oh = y[2], g.ow = y[3];
+  g.groups = p.groups;
+  g.cg = g.c / p.groups;
+  g.og = g.o / p.groups;
+  g.ck = g.cg * g.kh * g.kw;
+  g.hw = g.h * g.w;
+  g.ohw = g.oh * g.ow;
+  g.p = p;
+  return g;
 }
-void CpuBackend::conv2d_backward_input(const Tensor&, const Tensor&, const Conv2dParams&,
-                                       const Tensor&) {
-  unsupported("conv2d_backward_input");
+
+// Scratch that lives as long as its thread (OpenMP keeps its pool), so steady-state calls do not
+// allocate. Slot 0 holds column tiles, slot 1 per-thread weight-gradient partial sums, slot 2
+// a transposed grad_y tile.
+float* scratch(size_t count, int slot) {
+  thread_local std::vector<float> buffers[3];
+  std::vector<float>& b = buffers[slot];
+  if (b.size() < count) b.resize(count);
+  return b.data();
 }
-void CpuBackend::conv2d_backward_weight(const Tensor&, const Tensor&, const Conv2dParams&,
-                                        const Tensor&) {
-  unsupported("conv2d_backward_weight");
+
+// Output columns ow whose input column ow*stride + offset lies in [0, width): [lo, hi).
+void valid_range(int64_t offset, int64_t stride, int64_t width, int64_t out, int64_t& lo,
+                 int64_t& hi) {
+  lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  hi = width - offset <= 0 ? 0 : (width - offset + stride - 1) / stride;
+  lo = std::min(lo, out);
+  hi = std::clamp(hi, lo, out);
+}
+
+// col (C*KH*KW, (r1-r0)*OW) from one image x (C, H, W): the columns of output rows [r0, r1).
+void im2col(const float* x, const Geom& g, int64_t r0, int64_t r1, float* col) {
+  const int64_t np = (r1 - r0) * g.ow;
+  const Conv2dParams& p = g.p;
+  if (p.stride_h == 1 && p.stride_w == 1 && g.ow == g.w) {
+    // "Same"-width stride-1 convolution: each tap's tile is the input plane shifted by a
+    // constant offset, so one long copy per tap replaces a call per row; the columns that
+    // wrapped around from a neighbouring row are then zeroed.
+    for (int64_t c = 0; c < g.c; ++c) {
+      const float* plane = x + c * g.hw;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t shift_h = i * p.dilation_h - p.pad_h;  // ih = r + shift_h
+        const int64_t ra = std::clamp(-shift_h, r0, r1), rb = std::clamp(g.h - shift_h, ra, r1);
+        for (int64_t j = 0; j < g.kw; ++j) {
+          float* dst = col + ((c * g.kh + i) * g.kw + j) * np;
+          const int64_t off_w = j * p.dilation_w - p.pad_w;
+          int64_t lo, hi;
+          valid_range(off_w, 1, g.w, g.ow, lo, hi);
+          std::fill(dst, dst + (ra - r0) * g.ow, 0.0f);
+          std::fill(dst + (rb - r0) * g.ow, dst + np, 0.0f);
+          const int64_t base = (r0 + shift_h) * g.w + off_w;  // plane index of dst[0]
+          const int64_t t0 = std::max((ra - r0) * g.ow, -base);
+          const int64_t t1 = std::min((rb - r0) * g.ow, g.hw - base);
+          if (t1 > t0) std::copy(plane + base + t0, plane + base + t1, dst + t0);
+          for (int64_t r = ra; r < rb; ++r) {
+            float* row = dst + (r - r0) * g.ow;
+            for (int64_t q = 0; q < lo; ++q) row[q] = 0.0f;
+            for (int64_t q = hi; q < g.ow; ++q) row[q] = 0.0f;
+          }
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t c = 0; c < g.c; ++c) {
+    const float* plane = x + c * g.hw;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        float* dst = col + ((c * g.kh + i) * g.kw + j) * np;
+        const int64_t off_w = j * p.dilation_w - p.pad_w;
+        int64_t lo, hi;
+        valid_range(off_w, p.stride_w, g.w, g.ow, lo, hi);
+        for (int64_t r = r0; r < r1; ++r, dst += g.ow) {
+          const int64_t ih = r * p.stride_h - p.pad_h + i * p.dilation_h;
+          if (ih < 0 || ih >= g.h) {
+            std::fill(dst, dst + g.ow, 0.0f);
+            continue;
+          }
+          const float* src = plane + ih * g.w + off_w;
+          std::fill(dst, dst + lo, 0.0f);
+          if (p.stride_w == 1) {
+            std::copy(src + lo, src + hi, dst + lo);
+          } else {
+            for (int64_t q = lo; q < hi; ++q) dst[q] = src[q * p.stride_w];
+          }
+          std::fill(dst + hi, dst + g.ow, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+// x (C, H, W) += scatter of col (C*KH*KW, (r1-r0)*OW); the adjoint of im2col.
+void col2im(const float* col, const Geom& g, int64_t r0, int64_t r1, float* x) {
+  const int64_t np = (r1 - r0) * g.ow;
+  const Conv2dParams& p = g.p;
+  for (int64_t c = 0; c < g.c; ++c) {
+    float* plane = x + c * g.hw;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const float* src = col + ((c * g.kh + i) * g.kw + j) * np;
+        const int64_t off_w = j * p.dilation_w - p.pad_w;
+        int64_t lo, hi;
+        valid_range(off_w, p.stride_w, g.w, g.ow, lo, hi);
+        for (int64_t r = r0; r < r1; ++r, src += g.ow) {
+          const int64_t ih = r * p.stride_h - p.pad_h + i * p.dilation_h;
+          if (ih < 0 || ih >= g.h) continue;
+          float* dst = plane + ih * g.w + off_w;
+          if (p.stride_w == 1) {
+            for (int64_t q = lo; q < hi; ++q) dst[q] += src[q];
+          } else {
+            for (int64_t q = lo; q < hi; ++q) dst[q * p.stride_w] += src[q];
+          }
+        }
+      }
+    }
+  }
+}
+
+// Output rows per im2col tile: the column tile stays in L2 next to Eigen's packed copy of it,
+// instead of streaming a whole image's columns (0.6 MB for 16 channels at 32x32) through L3.
+int64_t tile_rows(const Geom& g) {
+  if (g.is_pointwise()) return g.oh;  // no columns to build
+  const int64_t budget = kTileBytes / static_cast<int64_t>(sizeof(float));
+  const int64_t most =
+      std::clamp<int64_t>(budget / std::max<int64_t>(1, g.groups * g.ck * g.ow), 1, g.oh);
+  const int64_t tiles = (g.oh + most - 1) / most;
+  return (g.oh + tiles - 1) / tiles;  // even tiles: no thin last tile
+}
+
+#if defined(__AVX512F__)
+// GEMMs on the column tile without Eigen: Eigen would first copy the tile into its packed
+// layout, which costs as much as the arithmetic for these thin products. The kernel computes
+// y[j][v] (+)= sum_k b[k][j] * a[k][v] for a block of up to 48 v (MR vectors of 16) and 8 j in
+// 24 accumulators: per step k it loads MR vectors of a and broadcasts 8 values of b. The a
+// block (depth x 192 bytes) stays in L1 while the j blocks sweep over it.
+//   forward:         v = pixels, j = output channels, k = column rows (a = columns, b = w^T)
+//   weight gradient: v = output channels, j = column rows, k = pixels (a = grad_y^T, b = col^T)
+struct MicroArgs {
+  const float* a;  // a[k][v] at a + k * lda + v, or at a + koff[k] + v when koff is set
+  int64_t lda;
+  const int64_t* koff;
+  const float* b;  // b[k][j] at b + k * ldb + j * bstride, or at b + k * ldb + joff[j]
+  int64_t ldb, bstride;
+  const int64_t* joff;
+  int64_t depth;
+  float* y;  // y[j][v] at y + j * ldy + v
+  int64_t ldy;
+  const float* bias;  // per j; null for zero
+  bool accumulate;    // add to y instead of overwriting it (bias ignored)
+  __mmask16 tail;     // valid lanes of the last vector
+};
+
+// How the kernel addresses its operands: rows of a and columns of b at fixed strides, rows of
+// a at per-k offsets (koff), or columns of b at per-j offsets (joff). Separate instantiations
+// keep the strided case free of the offset tables' extra registers.
+enum class Addr { Strided, RowOffsets, ColOffsets };
+
+template <int MR, int NR, bool Tail, Addr Mode>
+void micro_kernel(const MicroArgs& m) {
+  __m512 acc[MR][NR];
+  for (int j = 0; j < NR; ++j)
+    for (int i = 0; i < MR; ++i) {
+      const float* yv = m.y + j * m.ldy + 16 * i;
+      if (m.accumulate) {
+        acc[i][j] = (Tail && i == MR - 1) ? _mm512_maskz_loadu_ps(m.tail, yv) : _mm512_loadu_ps(yv);
+      } else {
+        acc[i][j] = m.bias ? _mm512_set1_ps(m.bias[j]) : _mm512_setzero_ps();
+      }
+    }
+  const float* a = m.a;
+  const float* b = m.b;
+  const float* bj_row[NR];
+  if constexpr (Mode == Addr::ColOffsets)
+    for (int j = 0; j < NR; ++j) bj_row[j] = m.b + m.joff[j];
+  for (int64_t k = 0; k < m.depth; ++k, a += m.lda, b += m.ldb) {
+    if constexpr (Mode == Addr::RowOffsets) a = m.a + m.koff[k];
+    __m512 av[MR];
+    for (int i = 0; i < MR; ++i)
+      // With row offsets, a is a padded image with slack at its end (pad_image): the lanes past
+      // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
+      av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
+                  ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
+                  : _mm512_loadu_ps(a + 16 * i);
+    for (int j = 0; j < NR; ++j) {
+      const __m512 bj =
+          _mm512_set1_ps(Mode == Addr::ColOffsets ? bj_row[j][k * m.ldb] : b[j * m.bstride]);
+      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
+    }
+  }
+  for (int j = 0; j < NR; ++j)
+    for (int i = 0; i < MR; ++i) {
+      float* dst = m.y + j * m.ldy + 16 * i;
+      if (Tail && i == MR - 1) {
+        _mm512_mask_storeu_ps(dst, m.tail, acc[i][j]);
+      } else {
+        _mm512_storeu_ps(dst, acc[i][j]);
+      }
+    }
+}
+
+template <int MR, bool Tail, Addr Mode>
+void micro_nr(int nr, const MicroArgs& m) {
+  switch (nr) {
+    case 1:
+      return micro_kernel<MR, 1, Tail, Mode>(m);
+    case 2:
+      return micro_kernel<MR, 2, Tail, Mode>(m);
+    case 3:
+      return micro_kernel<MR, 3, Tail, Mode>(m);
+    case 4:
+      return micro_kernel<MR, 4, Tail, Mode>(m);
+    case 5:
+      return micro_kernel<MR, 5, Tail, Mode>(m);
+    case 6:
+      return micro_kernel<MR, 6, Tail, Mode>(m);
+    case 7:
+      return micro_kernel<MR, 7, Tail, Mode>(m);
+    default:
+      return micro_kernel<MR, 8, Tail, Mode>(m);
+  }
+}
+
+template <Addr Mode>
+void micro_mr(int mr, int nr, bool tail, const MicroArgs& m) {
+  if (tail) {
+    if (mr == 1) return micro_nr<1, true, Mode>(nr, m);
+    if (mr == 2) return micro_nr<2, true, Mode>(nr, m);
+    return micro_nr<3, true, Mode>(nr, m);
+  }
+  if (mr == 1) return micro_nr<1, false, Mode>(nr, m);
+  if (mr == 2) return micro_nr<2, false, Mode>(nr, m);
+  return micro_nr<3, false, Mode>(nr, m);
+}
+
+void micro(int mr, int nr, bool tail, const MicroArgs& m) {
+  if (m.koff) return micro_mr<Addr::RowOffsets>(mr, nr, tail, m);
+  if (m.joff) return micro_mr<Addr::ColOffsets>(mr, nr, tail, m);
+  micro_mr<Addr::Strided>(mr, nr, tail, m);
+}
+
+// y[j][v] (+)= sum_k b[k][j] * a[k][v] + bias[j] for v < nv, j < nj, k < depth (see MicroArgs).
+void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, const float* b,
+                 int64_t ldb, int64_t bstride, const int64_t* joff, int64_t nj, int64_t depth,
+                 const float* bias, bool accumulate, float* y, int64_t ldy) {
+  for (int64_t v0 = 0; v0 < nv; v0 += 48) {
+    const int64_t rem = std::min<int64_t>(48, nv - v0);
+    const int mr = static_cast<int>((rem + 15) / 16);
+    const int last = static_cast<int>(rem - 16 * (mr - 1));
+    for (int64_t j0 = 0; j0 < nj; j0 += 8) {
+      const MicroArgs m{a + v0,
+                        lda,
+                        koff,
+                        joff ? b : b + j0 * bstride,
+                        ldb,
+                        bstride,
+                        joff ? joff + j0 : nullptr,
+                        depth,
+                        y + j0 * ldy + v0,
+                        ldy,
+                        bias ? bias + j0 : nullptr,
+                        accumulate,
+                        static_cast<__mmask16>((1u << last) - 1u)};
+      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), last != 16, m);
+    }
+  }
+}
+
+// The image (C, H, W) zero-padded to (C, H + 2 * pad_h, W + 2 * pad_w), in scratch slot 0,
+// followed by 16 zeros of slack for the kernel's unmasked tail loads.
+const float* pad_image(const float* x, const Geom& g) {
+  const int64_t hp = g.h + 2 * g.p.pad_h, wp = g.w + 2 * g.p.pad_w, plane = hp * wp;
+  float* xpad = scratch(static_cast<size_t>(g.c * plane + 16), 0);
+  std::fill(xpad, xpad + g.c * plane + 16, 0.0f);
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t r = 0; r < g.h; ++r) {
+      const float* src = x + (c * g.h + r) * g.w;
+      std::copy(src, src + g.w, xpad + c * plane + (r + g.p.pad_h) * wp + g.p.pad_w);
+    }
+  return xpad;
+}
+
+// Offsets of the taps of one group's column rows (CG*KH*KW) in a padded image of row length
+// wp and plane size plane: tap (c, i, j) reads pixel v at v + offset.
+std::vector<int64_t> tap_offsets(const Geom& g, int64_t wp, int64_t plane) {
+  std::vector<int64_t> off(static_cast<size_t>(g.ck));
+  for (int64_t c = 0; c < g.cg; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j)
+        off[static_cast<size_t>((c * g.kh + i) * g.kw + j)] =
+            c * plane + i * g.p.dilation_h * wp + j * g.p.dilation_w;
+  return off;
+}
+#endif
+
+// Runs f(image) for every image, spread over threads when there are several images. With one
+// image the loop stays serial so Eigen may use the threads inside each GEMM instead.
+template <typename F>
+void for_each_image(int64_t n, F&& f) {
+  if (n > 1 && omp_get_max_threads() > 1) {
+    // Dynamic: on a shared machine a descheduled thread should not hold the others back.
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n; ++i) f(i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) f(i);
+  }
+}
+
+}  // namespace
+
+#if defined(__AVX512F__)
+// The forward pass over all images with the direct kernel; wt holds each group's weights
+// transposed to (CK, OG) so the kernel broadcasts contiguous rows.
+void forward_direct(const float* xp, const Geom& g, const float* wt, const float* bp, float* yp) {
+  const Conv2dParams& p = g.p;
+  if (p.stride_h == 1 && p.stride_w == 1) {
+    // Stride 1 needs no column matrix at all. On the zero-padded image (C, HP, WP), output
+    // pixel (r, q) computed at the padded-width position v = r * WP + q reads tap (c, i, j) at
+    // v + c * HP * WP + i * dh * WP + j * dw: a constant offset per column row. The kernel
+    // computes all v < (OH-1) * WP + OW, including WP - OW junk columns per row, which are
+    // dropped when the rows are copied out.
+    const int64_t hp = g.h + 2 * p.pad_h, wp = g.w + 2 * p.pad_w, plane = hp * wp;
+    const int64_t nv = (g.oh - 1) * wp + g.ow;
+    const std::vector<int64_t> koff = tap_offsets(g, wp, plane);
+    for_each_image(g.n, [&](int64_t n) {
+      const float* xn = xp + n * g.c * g.hw;                      // (C, H, W)
+      float* yn = yp + n * g.o * g.ohw;                           // (O, OH, OW)
+      const float* xpad = pad_image(xn, g);                       // (C, HP, WP)
+      float* ywide = scratch(static_cast<size_t>(g.og * nv), 2);  // (OG, nv)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        direct_gemm(xpad + gi * g.cg * plane, 0, koff.data(), nv, wt + gi * g.ck * g.og, g.og, 1,
+                    nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, ywide, nv);
+        for (int64_t o = 0; o < g.og; ++o)
+          for (int64_t r = 0; r < g.oh; ++r) {
+            const float* src = ywide + o * nv + r * wp;
+            std::copy(src, src + g.ow, yn + (gi * g.og + o) * g.ohw + r * g.ow);
+          }
+      }
+    });
+    return;
+  }
+  const int64_t tile = tile_rows(g);
+  for_each_image(g.n, [&](int64_t n) {
+    const float* xn = xp + n * g.c * g.hw;  // (C, H, W)
+    float* yn = yp + n * g.o * g.ohw;       // (O, OH, OW)
+    for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
+      const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
+      const float* col = xn;  // (C*KH*KW, np) with leading dimension ld
+      int64_t ld = g.hw;
+      if (!g.is_pointwise()) {
+        float* buf = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
+        im2col(xn, g, r0, r1, buf);
+        col = buf;
+        ld = np;
+      }
+      for (int64_t gi = 0; gi < g.groups; ++gi)
+        direct_gemm(col + gi * g.ck * ld, ld, nullptr, np, wt + gi * g.ck * g.og, g.og, 1, nullptr,
+                    g.og, g.ck, bp ? bp + gi * g.og : nullptr, false,
+                    yn + gi * g.og * g.ohw + r0 * g.ow, g.ohw);
+    }
+  });
+}
+#endif
+
+void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
+                                const Conv2dParams& p, const Tensor& y) {
+  const Geom g = geometry(x.shape(), w.shape(), y.shape(), p);
+  const float* xp = x.data<float>();  // (N, C, H, W)
+  const float* wp = w.data<float>();  // (O, C/groups, KH, KW)
+  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+  const float* bp = b.defined() ? b.data<float>() : nullptr;  // (O)
+  float* yp = y.data<float>();                                // (N, O, OH, OW)
+#if defined(__AVX512F__)
+  std::vector<float> wt(static_cast<size_t>(g.o * g.ck));  // (groups, CK, OG)
+  for (int64_t gi = 0; gi < g.groups; ++gi)
+    for (int64_t o = 0; o < g.og; ++o)
+      for (int64_t k = 0; k < g.ck; ++k)
+        wt[static_cast<size_t>((gi * g.ck + k) * g.og + o)] = wp[(gi * g.og + o) * g.ck + k];
+  forward_direct(xp, g, wt.data(), bp, yp);
+#else
+  const int64_t tile = tile_rows(g);
+  for_each_image(g.n, [&](int64_t n) {
+    const float* xn = xp + n * g.c * g.hw;
+    float* yn = yp + n * g.o * g.ohw;
+    for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
+      const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
+      const float* col = xn;  // (C*KH*KW, np) with leading dimension ld
+      int64_t ld = g.hw;
+      if (!g.is_pointwise()) {
+        float* buf = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
+        im2col(xn, g, r0, r1, buf);
+        col = buf;
+        ld = np;
+      }
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        const CCol a(col + gi * g.ck * ld, np, g.ck, Stride(ld));               // (np, CK)
+        const CCol wg(wp + gi * g.og * g.ck, g.ck, g.og, Stride(g.ck));         // (CK, OG)
+        MCol out(yn + gi * g.og * g.ohw + r0 * g.ow, np, g.og, Stride(g.ohw));  // (np, OG)
+        if (bp) {
+          for (int64_t o = 0; o < g.og; ++o) out.col(o).setConstant(bp[gi * g.og + o]);
+          out.noalias() += a * wg;
+        } else {
+          out.noalias() = a * wg;
+        }
+      }
+    }
+  });
+#endif
+}
+
+void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, const Conv2dParams& p,
+                                       const Tensor& grad_x) {
+  const Geom g = geometry(grad_x.shape(), w.shape(), grad_y.shape(), p);
+  const float* gyp = grad_y.data<float>();  // (N, O, OH, OW)
+  const float* wp = w.data<float>();        // (O, C/groups, KH, KW)
+  float* gxp = grad_x.data<float>();        // (N, C, H, W)
+#if defined(__AVX512F__)
+  // With stride 1 the input gradient is itself a convolution: of grad_y with the kernel flipped
+  // and its channel axes swapped, padded by dilation*(K-1) - pad. That runs on the forward
+  // kernel and replaces the scatter of col2im by a gather.
+  const int64_t tpad_h = p.dilation_h * (g.kh - 1) - p.pad_h;
+  const int64_t tpad_w = p.dilation_w * (g.kw - 1) - p.pad_w;
+  // Few input channels per group (an RGB stem) would leave the kernel's 8 broadcast lanes idle.
+  if (p.stride_h == 1 && p.stride_w == 1 && tpad_h >= 0 && tpad_w >= 0 && g.cg >= 8) {
+    Conv2dParams tp = p;
+    tp.pad_h = tpad_h;
+    tp.pad_w = tpad_w;
+    const Geom t = geometry(grad_y.shape(), {g.c, g.og, g.kh, g.kw}, grad_x.shape(), tp);
+    // wt[gi][(o, i, j)][c] = w[gi*OG + o][c][KH-1-i][KW-1-j]: (groups, OG*KH*KW, CG)
+    std::vector<float> wt(static_cast<size_t>(g.o * g.ck));
+    for (int64_t gi = 0; gi < g.groups; ++gi)
+      for (int64_t o = 0; o < g.og; ++o)
+        for (int64_t c = 0; c < g.cg; ++c)
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j)
+              wt[static_cast<size_t>(((gi * g.og + o) * g.kh * g.kw + i * g.kw + j) * g.cg + c)] =
+                  wp[(((gi * g.og + o) * g.cg + c) * g.kh + (g.kh - 1 - i)) * g.kw +
+                     (g.kw - 1 - j)];
+    forward_direct(gyp, t, wt.data(), nullptr, gxp);
+    return;
+  }
+#endif
+  const int64_t tile = tile_rows(g);
+  for_each_image(g.n, [&](int64_t n) {
+    const float* gyn = gyp + n * g.o * g.ohw;
+    float* gxn = gxp + n * g.c * g.hw;
+    if (!g.is_pointwise()) std::fill(gxn, gxn + g.c * g.hw, 0.0f);
+    for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
+      const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
+      // The column gradient goes straight into grad_x when no scatter is needed.
+      float* gcol = gxn;  // (C*KH*KW, np) with leading dimension ld
+      int64_t ld = g.hw;
+      if (!g.is_pointwise()) {
+        gcol = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
+        ld = np;
+      }
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+#if defined(__AVX512F__)
+        // gcol_g (CK, np) = w_g^T (CK, OG) * gy_g (OG, np)
+        direct_gemm(gyn + gi * g.og * g.ohw + r0 * g.ow, g.ohw, nullptr, np, wp + gi * g.og * g.ck,
+                    g.ck, 1, nullptr, g.ck, g.og, nullptr, false, gcol + gi * g.ck * ld, ld);
+#else
+        const CCol a(gyn + gi * g.og * g.ohw + r0 * g.ow, np, g.og, Stride(g.ohw));  // (np, OG)
+        const CRow wg(wp + gi * g.og * g.ck, g.og, g.ck, Stride(g.ck));              // (OG, CK)
+        MCol out(gcol + gi * g.ck * ld, np, g.ck, Stride(ld));                       // (np, CK)
+        out.noalias() = a * wg;
+#endif
+      }
+      if (!g.is_pointwise()) col2im(gcol, g, r0, r1, gxn);
+    }
+  });
+}
+
+void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
+                                        const Conv2dParams& p, const Tensor& grad_w) {
+  const Geom g = geometry(x.shape(), grad_w.shape(), grad_y.shape(), p);
+  const float* gyp = grad_y.data<float>();  // (N, O, OH, OW)
+  const float* xp = x.data<float>();        // (N, C, H, W)
+  float* gwp = grad_w.data<float>();        // (O, C/groups, KH, KW)
+  const int64_t wsize = g.o * g.ck;
+  const int64_t tile = tile_rows(g);
+
+  // Adds image n's contribution into acc, per group the weight gradient transposed to (CK, OG):
+  // acc_g += col_g * gy_g^T, the sum over the image's pixels.
+#if defined(__AVX512F__)
+  // Stride 1: as in the forward pass, the columns are read from the zero-padded image through
+  // per-tap offsets, over padded-width pixel positions; grad_y is zero at the junk columns so
+  // they add nothing.
+  const int64_t hp = g.h + 2 * p.pad_h, wp = g.w + 2 * p.pad_w, plane = hp * wp;
+  const int64_t nv = (g.oh - 1) * wp + g.ow;
+  const bool implicit = p.stride_h == 1 && p.stride_w == 1;
+  const std::vector<int64_t> joff = tap_offsets(g, wp, plane);
+#endif
+  auto accumulate = [&](int64_t n, float* acc) {
+    const float* xn = xp + n * g.c * g.hw;
+    const float* gyn = gyp + n * g.o * g.ohw;
+#if defined(__AVX512F__)
+    if (implicit) {
+      const float* xpad = pad_image(xn, g);                     // (C, HP, WP)
+      float* gyt = scratch(static_cast<size_t>(nv * g.og), 2);  // (nv, OG)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        for (int64_t r = 0; r < g.oh; ++r) {  // row by row keeps the strided writes in L1
+          float* dst = gyt + r * wp * g.og;
+          for (int64_t o = 0; o < g.og; ++o) {
+            const float* src = gyn + (gi * g.og + o) * g.ohw + r * g.ow;
+            for (int64_t q = 0; q < g.ow; ++q) dst[q * g.og + o] = src[q];
+          }
+          if (r + 1 < g.oh) std::fill(dst + g.ow * g.og, dst + wp * g.og, 0.0f);
+        }
+        direct_gemm(gyt, g.og, nullptr, g.og, xpad + gi * g.cg * plane, 1, 0, joff.data(), g.ck, nv,
+                    nullptr, true, acc + gi * g.ck * g.og, g.og);
+      }
+      return;
+    }
+#endif
+    for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
+      const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
+      const float* col = xn;  // (C*KH*KW, np) with leading dimension ld
+      int64_t ld = g.hw;
+      if (!g.is_pointwise()) {
+        float* buf = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
+        im2col(xn, g, r0, r1, buf);
+        col = buf;
+        ld = np;
+      }
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        const float* gyg = gyn + gi * g.og * g.ohw + r0 * g.ow;  // (OG, np), stride OH*OW
+#if defined(__AVX512F__)
+        // The kernel vectorises over output channels, so grad_y's tile is transposed first;
+        // it is CK times smaller than the column tile.
+        float* gyt = scratch(static_cast<size_t>(np * g.og), 2);  // (np, OG)
+        for (int64_t q0 = 0; q0 < np; q0 += 32)  // blocks keep the strided writes in L1
+          for (int64_t o = 0; o < g.og; ++o)
+            for (int64_t q = q0; q < std::min(np, q0 + 32); ++q)
+              gyt[q * g.og + o] = gyg[o * g.ohw + q];
+        thread_local std::vector<int64_t> row_off;  // column row j starts at j * ld
+        row_off.resize(static_cast<size_t>(g.ck));
+        for (int64_t j = 0; j < g.ck; ++j) row_off[static_cast<size_t>(j)] = j * ld;
+        direct_gemm(gyt, g.og, nullptr, g.og, col + gi * g.ck * ld, 1, 0, row_off.data(), g.ck, np,
+                    nullptr, true, acc + gi * g.ck * g.og, g.og);
+#else
+        const CRow a(col + gi * g.ck * ld, g.ck, np, Stride(ld));    // (CK, np)
+        const CCol b(gyg, np, g.og, Stride(g.ohw));                  // (np, OG)
+        MRow out(acc + gi * g.ck * g.og, g.ck, g.og, Stride(g.og));  // (CK, OG)
+        out.noalias() += a * b;
+#endif
+      }
+    }
+  };
+
+  // Each thread sums its images into a private copy; the copies are then reduced in parallel
+  // and transposed back to (O, CK) per group.
+  const int threads = g.n > 1 ? omp_get_max_threads() : 1;
+  std::vector<float*> partial(static_cast<size_t>(threads), nullptr);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    float* acc = scratch(static_cast<size_t>(wsize), 1);  // (groups, CK, OG)
+    std::fill(acc, acc + wsize, 0.0f);
+    partial[static_cast<size_t>(t)] = acc;
+    // Dynamic: on a shared machine a descheduled thread should not hold the others back.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < g.n; ++n) accumulate(n, acc);
+    // The implicit barrier of the loop above makes every partial sum complete here.
+    const int team = omp_get_num_threads();
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < wsize; ++i) {  // i indexes grad_w (O, CK)
+      const int64_t gi = i / (g.og * g.ck), o = i / g.ck % g.og, k = i % g.ck;
+      const int64_t at = (gi * g.ck + k) * g.og + o;
+      float s = 0.0f;
+      for (int u = 0; u < team; ++u) s += partial[static_cast<size_t>(u)][at];
+      gwp[i] = s;
+    }
+  }
 }
 
 }  // namespace lnx
