@@ -5,5 +5,7 @@ namespace lnx::tools {
 
 // Each takes the arguments after the subcommand name and returns the process exit code.
 int bench_main(int argc, char** argv);
+int train_main(int argc, char** argv);
+int eval_main(int argc, char** argv);
 
 }  // namespace lnx::tools

@@ -12,6 +12,8 @@ namespace {
 void usage() {
   std::cout << "usage: lilnetx <command> [options]\n\n"
                "commands:\n"
+               "  train    train a network from a YAML config (no config: a small Fashion-MNIST job)\n"
+               "  eval     evaluate a checkpoint on its test set\n"
                "  bench    time the kernels and networks (see docs/benchmarks.md)\n\n"
                "Run `lilnetx <command> --help` for a command's options.\n";
 }
@@ -25,6 +27,8 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = argv[1];
   try {
+    if (cmd == "train") return lnx::tools::train_main(argc - 1, argv + 1);
+    if (cmd == "eval") return lnx::tools::eval_main(argc - 1, argv + 1);
     if (cmd == "bench") return lnx::tools::bench_main(argc - 1, argv + 1);
     std::cerr << "lilnetx: unknown command '" << cmd << "'\n";
     usage();

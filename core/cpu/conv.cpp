@@ -612,8 +612,9 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
     float* acc = scratch(static_cast<size_t>(wsize), 1);  // (groups, CK, OG)
     std::fill(acc, acc + wsize, 0.0f);
     partial[static_cast<size_t>(t)] = acc;
-    // Dynamic: on a shared machine a descheduled thread should not hold the others back.
-#pragma omp for schedule(dynamic, 1)
+    // Static, not dynamic: which images a thread sums must not depend on timing, or the
+    // rounding of the sum (and so training) would differ from run to run.
+#pragma omp for schedule(static)
     for (int64_t n = 0; n < g.n; ++n) accumulate(n, acc);
     // The implicit barrier of the loop above makes every partial sum complete here.
     const int team = omp_get_num_threads();

@@ -1,0 +1,135 @@
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/checkpoint_io.h"
+#include "core/random.h"
+#include "tools/trainer.h"
+
+using namespace lnx;
+using namespace lnx::tools;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_be32(std::ofstream& f, uint32_t v) {
+  const unsigned char b[4] = {static_cast<unsigned char>(v >> 24),
+                              static_cast<unsigned char>(v >> 16),
+                              static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+  f.write(reinterpret_cast<const char*>(b), 4);
+}
+
+// A tiny MNIST-layout data set whose class is visible in the image (a bright row per class).
+void write_idx_split(const fs::path& dir, const std::string& prefix, int n, uint64_t seed) {
+  Generator g(seed);
+  std::ofstream img(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary);
+  std::ofstream lab(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
+  write_be32(img, 0x00000803);
+  write_be32(img, n);
+  write_be32(img, 28);
+  write_be32(img, 28);
+  write_be32(lab, 0x00000801);
+  write_be32(lab, n);
+  for (int i = 0; i < n; ++i) {
+    const auto label = static_cast<unsigned char>(g.next_u64() % 10);
+    lab.put(static_cast<char>(label));
+    for (int p = 0; p < 28 * 28; ++p) {
+      const int row = p / 28;
+      const auto noise = static_cast<unsigned char>(g.next_u64() % 60);
+      img.put(static_cast<char>(row == 2 * label + 4 ? 200 + noise / 2 : noise));
+    }
+  }
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("lnx_trainer_" + std::to_string(::getpid()) + "_" +
+                                        std::to_string(Generator(std::random_device{}()).next_u64() % 100000));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+Config small_job(const fs::path& data, const fs::path& save, int64_t epochs) {
+  const std::string yaml = str(
+      "trainer: {epochs: ", epochs, ", train_batch: 16, test_batch: 32}\n",
+      "lr_schedule: {arch_lr: 0.05, type: cosine, warmup_epochs: 0.5, warmup_start_factor: 0.1}\n",
+      "optimizer: {name: sgd, momentum: 0.9}\n",
+      "dataset: {name: mnist, trainroot: '", data.string(), "', valroot: '", data.string(),
+      "', num_workers: 2}\n", "network: {name: small_cnn, vanilla: true, width: 1}\n",
+      "losses: {wd: {weights: 5.0e-4, bn: 0.0, bias: 0.0}}\n", "checkpoint: {save_dir: '",
+      save.string(), "', resume: true}\n", "common: {seed: 7, threads: 2}\n");
+  return Config::parse(yaml, {}, "test job");
+}
+
+std::vector<float> flat_weights(Module& m) {
+  std::vector<float> all;
+  for (const auto& [name, t] : m.state_dict()) {
+    if (t.dtype() != DType::Float32) continue;
+    const std::vector<float> v = t.to_vector<float>();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("trainer learns a tiny data set and logs metrics", "[trainer]") {
+  TempDir tmp;
+  write_idx_split(tmp.path, "train", 160, 1);
+  write_idx_split(tmp.path, "t10k", 64, 2);
+  Trainer t(small_job(tmp.path, tmp.path / "run", 3), true);
+  const EvalResult r = t.fit();
+  CHECK(r.images == 64);
+  CHECK(r.top1 > 0.8);
+  std::ifstream metrics(tmp.path / "run" / "metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    CHECK(line.find("\"test_acc\"") != std::string::npos);
+    ++lines;
+  }
+  CHECK(lines == 3);
+  CHECK(fs::exists(tmp.path / "run" / "checkpoint.safetensors"));
+}
+
+TEST_CASE("resuming from a checkpoint continues the run exactly", "[trainer][checkpoint]") {
+  TempDir tmp;
+  write_idx_split(tmp.path, "train", 96, 3);
+  write_idx_split(tmp.path, "t10k", 32, 4);
+  std::vector<float> straight, resumed;
+  {
+    Trainer t(small_job(tmp.path, tmp.path / "a", 2), true);
+    t.fit();
+    straight = flat_weights(t.model());
+  }
+  {
+    Trainer t(small_job(tmp.path, tmp.path / "b", 2), true);
+    t.train_epoch();
+    t.save(t.checkpoint_path());
+  }
+  {
+    Trainer t(small_job(tmp.path, tmp.path / "b", 2), true);  // resume: true
+    CHECK(t.epoch() == 1);
+    t.fit();
+    resumed = flat_weights(t.model());
+  }
+  REQUIRE(straight.size() == resumed.size());
+  CHECK(straight == resumed);
+}
+
+TEST_CASE("trainer reports bad configs and a diverging loss", "[trainer][errors]") {
+  TempDir tmp;
+  write_idx_split(tmp.path, "train", 48, 5);
+  write_idx_split(tmp.path, "t10k", 16, 6);
+  Config c = small_job(tmp.path, tmp.path / "c", 1);
+  CHECK_THROWS_WITH(Trainer(Config::parse(c.dump(), {"--network.name", "resnet7"}), true),
+                    Catch::Contains("resnet7"));
+  CHECK_THROWS_WITH(Trainer(Config::parse(c.dump(), {"--dataset.name", "svhn"}), true),
+                    Catch::Contains("svhn") && Catch::Contains("cifar10"));
+  CHECK_THROWS_WITH(Trainer(Config::parse(c.dump(), {"--dataset.trainroot", "/nonexistent"}), true),
+                    Catch::Contains("/nonexistent"));
+  Trainer diverge(Config::parse(c.dump(), {"--lr_schedule.arch_lr", "1e30"}), true);
+  CHECK_THROWS_WITH(diverge.fit(), Catch::Contains("loss is") && Catch::Contains("step"));
+}

@@ -1,0 +1,356 @@
+#include "tools/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "core/checkpoint_io.h"
+#include "core/random.h"
+#include "layers/batch_norm.h"
+#include "layers/optim/adam.h"
+#include "layers/optim/sgd.h"
+#include "models/registry.h"
+
+namespace lnx::tools {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Parameters split by kind, because the reference applies a different weight decay to each:
+// weights of conv/linear layers (losses.wd.weights), batch-norm affine parameters
+// (losses.wd.bn) and biases (losses.wd.bias).
+struct ParamSplit {
+  std::vector<Variable> weights, bn, biases;
+};
+
+ParamSplit split_parameters(Module& model) {
+  ParamSplit s;
+  for (auto& [name, m] : model.named_modules()) {
+    const bool is_bn = dynamic_cast<BatchNorm2d*>(m) != nullptr;
+    for (auto& [pname, p] : m->named_parameters(false)) {
+      if (is_bn) {
+        s.bn.push_back(p);
+      } else if (p.dim() >= 2) {
+        s.weights.push_back(p);
+      } else {
+        s.biases.push_back(p);
+      }
+    }
+  }
+  return s;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const Config& c, Module& model) {
+  const ParamSplit split = split_parameters(model);
+  const double lr = c.get<double>("lr_schedule.arch_lr");
+  LNX_CHECK(lr > 0, "lr_schedule.arch_lr: got ", lr, ", expected a positive learning rate");
+  const double wd_w = c.get<double>("losses.wd.weights"), wd_bn = c.get<double>("losses.wd.bn"),
+               wd_b = c.get<double>("losses.wd.bias");
+  for (const auto& [key, v] : {std::pair{"losses.wd.weights", wd_w}, {"losses.wd.bn", wd_bn},
+                               {"losses.wd.bias", wd_b}})
+    LNX_CHECK(v >= 0, key, ": got ", v, ", expected a non-negative weight decay");
+  const std::string name = c.get<std::string>("optimizer.name");
+  struct Part {
+    const std::vector<Variable>* params;
+    double wd;
+    const char* name;
+  };
+  const Part parts[] = {{&split.weights, wd_w, "weights"},
+                        {&split.bn, wd_bn, "bn"},
+                        {&split.biases, wd_b, "biases"}};
+  if (name == "sgd") {
+    std::vector<SGDParamGroup> groups;
+    for (const Part& p : parts) {
+      if (p.params->empty()) continue;
+      SGDOptions o;
+      o.lr = lr;
+      o.momentum = c.get<double>("optimizer.momentum");
+      o.nesterov = c.get<bool>("optimizer.use_nesterov");
+      o.weight_decay = p.wd;
+      groups.push_back({*p.params, o, p.name});
+    }
+    return std::make_unique<SGD>(std::move(groups));
+  }
+  LNX_CHECK(name == "adam", "optimizer.name: got '", name, "', expected adam or sgd");
+  const std::vector<double> betas = c.get<std::vector<double>>("optimizer.betas");
+  LNX_CHECK(betas.size() == 2, "optimizer.betas: got ", betas.size(), " values, expected 2");
+  std::vector<AdamParamGroup> groups;
+  for (const Part& p : parts) {
+    if (p.params->empty()) continue;
+    AdamOptions o;
+    o.lr = lr;
+    o.beta1 = betas[0];
+    o.beta2 = betas[1];
+    o.eps = c.get<double>("optimizer.eps");
+    o.weight_decay = p.wd;
+    groups.push_back({*p.params, o, p.name});
+  }
+  return std::make_unique<Adam>(std::move(groups));
+}
+
+std::unique_ptr<LRSchedule> make_lr_schedule(const Config& c) {
+  ScheduleConfig s;
+  s.lr = c.get<double>("lr_schedule.arch_lr");
+  s.total_epochs = static_cast<double>(c.get<int64_t>("trainer.epochs"));
+  s.min_lr = c.get<double>("lr_schedule.min_lr");
+  s.warmup_epochs = c.get<double>("lr_schedule.warmup_epochs");
+  s.warmup_start_factor = c.get<double>("lr_schedule.warmup_start_factor");
+  s.plateau_epoch = static_cast<double>(c.get<int64_t>("lr_schedule.plateau_epochs"));
+  for (int64_t m : c.get<std::vector<int64_t>>("lr_schedule.decay_steps"))
+    s.milestones.push_back(static_cast<double>(m));
+  s.gamma = c.get<double>("lr_schedule.gamma");
+  std::string type = c.get<std::string>("lr_schedule.type");
+  if (type == "cyclic") type = "triangle";
+  return make_schedule(type, s);
+}
+
+bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
+
+}  // namespace
+
+Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_(quiet) {
+  const Config& c = config_;
+  for (const std::string& n : c.notices()) print(n);
+  const int64_t threads = c.get<int64_t>("common.threads");
+  LNX_CHECK(threads >= 0, "common.threads: got ", threads, ", expected 0 (all cores) or more");
+  set_num_threads(threads > 0 ? static_cast<int>(threads)
+                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  set_anomaly_mode(c.get<bool>("common.anomaly"));
+  device_ = Device::parse(c.get<std::string>("common.device"));
+  if (device_.is_cuda())
+    LNX_CHECK(cuda_available(), "common.device: '", device_.name(), "' requested but ",
+              cuda_unavailable_reason());
+  const auto seed = static_cast<uint64_t>(c.get<int64_t>("common.seed"));
+  manual_seed(seed);
+  max_batches_ = c.get<int64_t>("trainer.max_batches");
+
+  data_ = make_datasets(c);
+  data::LoaderOptions lo;
+  lo.batch_size = c.get<int64_t>("trainer.train_batch");
+  LNX_CHECK(lo.batch_size >= 1, "trainer.train_batch: got ", lo.batch_size, ", expected >= 1");
+  lo.shuffle = true;
+  lo.drop_last = true;
+  lo.num_workers = static_cast<int>(c.get<int64_t>("dataset.num_workers"));
+  lo.seed = seed;
+  train_loader_ = std::make_unique<data::DataLoader>(data_.train, lo);
+  lo.batch_size = c.get<int64_t>("trainer.test_batch");
+  LNX_CHECK(lo.batch_size >= 1, "trainer.test_batch: got ", lo.batch_size, ", expected >= 1");
+  lo.shuffle = false;
+  lo.drop_last = false;
+  test_loader_ = std::make_unique<data::DataLoader>(data_.test, lo);
+
+  LNX_CHECK(c.get<bool>("network.vanilla"),
+            "network.vanilla: false asks for LilNetX training, which this build of the trainer "
+            "cannot run yet; use network.vanilla: true");
+  ModelSpec spec;
+  spec.name = c.get<std::string>("network.name");
+  spec.num_classes = data_.num_classes;
+  spec.width = static_cast<double>(c.get<int64_t>("network.width"));
+  spec.in_channels = data_.in_channels;
+  spec.cifar_stem = data_.image_size <= 64;
+  Generator init_gen(seed);
+  model_ = build_float_model(spec, &init_gen);
+  model_->to(device_);
+  optimizer_ = make_optimizer(c, *model_);
+  schedule_ = make_lr_schedule(c);
+
+  const std::string resume_path = c.get<std::string>("checkpoint.resume_path");
+  if (!resume_path.empty()) {
+    load(resume_path);
+  } else if (c.get<bool>("checkpoint.resume") && fs::exists(checkpoint_path())) {
+    load(checkpoint_path());
+  }
+}
+
+Trainer::~Trainer() = default;
+
+std::string Trainer::checkpoint_path() const {
+  return (fs::path(config_.get<std::string>("checkpoint.save_dir")) /
+          config_.get<std::string>("checkpoint.filename"))
+      .string();
+}
+
+void Trainer::print(const std::string& line) const {
+  if (!quiet_) std::cerr << line << "\n";
+}
+
+EpochResult Trainer::train_epoch() {
+  EpochResult r;
+  r.epoch = epoch_;
+  model_->train();
+  train_loader_->start_epoch(epoch_);
+  int64_t iters = train_loader_->num_batches();
+  if (max_batches_ > 0) iters = std::min(iters, max_batches_);
+  LNX_CHECK(iters > 0, "trainer: the training set has fewer images than one batch (",
+            config_.get<int64_t>("trainer.train_batch"), ")");
+  const bool per_iter = config_.get<bool>("lr_schedule.per_iteration");
+  const double clip = config_.get<double>("optimizer.grad_clip");
+  const int64_t print_freq = std::max<int64_t>(1, config_.get<int64_t>("logging.print_freq"));
+  const bool bar = stderr_is_terminal() && !quiet_;
+  const auto t0 = Clock::now();
+  double loss_sum = 0, correct = 0;
+  int64_t seen = 0;
+  for (int64_t it = 0; it < iters; ++it) {
+    std::optional<data::Batch> batch = train_loader_->next();
+    if (!batch) break;
+    schedule_->apply(*optimizer_, epoch_, per_iter ? it : 0, iters);
+    const Tensor images = batch->images.to(device_);  // (N, C, H, W)
+    const Tensor labels = batch->labels.to(device_);  // (N,)
+    const Variable logits = model_->forward(Variable(images));
+    const Variable loss = cross_entropy(logits, labels);
+    const double lv = loss.item();
+    LNX_CHECK(std::isfinite(lv), "train: the loss is ", lv, " at epoch ", epoch_ + 1, " step ",
+              it + 1, "; rerun with --common.anomaly true to name the op that produced it. The "
+              "last checkpoint (", checkpoint_path(), ") is intact");
+    optimizer_->zero_grad();
+    loss.backward();
+    if (clip > 0) clip_grad_norm(optimizer_->parameters(), clip);
+    optimizer_->step();
+    const int64_t n = images.size(0);
+    loss_sum += lv * static_cast<double>(n);
+    correct += topk_accuracy(logits.data(), labels, 1) * static_cast<double>(n);
+    seen += n;
+    if (!quiet_ && (bar || (it + 1) % print_freq == 0 || it + 1 == iters)) {
+      const double secs = seconds_since(t0);
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "epoch %lld [%5lld/%lld] loss %.4f acc %.2f%% lr %.3g %.0f img/s",
+                    static_cast<long long>(epoch_ + 1), static_cast<long long>(it + 1),
+                    static_cast<long long>(iters), loss_sum / seen, 100.0 * correct / seen,
+                    optimizer_->lr(0), seen / std::max(secs, 1e-9));
+      std::cerr << (bar ? "\r" : "") << line << (bar ? "" : "\n") << std::flush;
+    }
+  }
+  if (bar) std::cerr << "\n";
+  train_loader_->stop();
+  r.seconds = seconds_since(t0);
+  r.train_loss = loss_sum / std::max<int64_t>(seen, 1);
+  r.train_top1 = correct / std::max<int64_t>(seen, 1);
+  r.lr = optimizer_->lr(0);
+  r.images_per_second = seen / std::max(r.seconds, 1e-9);
+  ++epoch_;
+  return r;
+}
+
+EvalResult Trainer::evaluate() {
+  model_->eval();
+  NoGradGuard no_grad;
+  EvalResult r;
+  double loss_sum = 0, top1 = 0, top5 = 0;
+  test_loader_->start_epoch(0);
+  while (std::optional<data::Batch> batch = test_loader_->next()) {
+    const Tensor images = batch->images.to(device_);
+    const Tensor labels = batch->labels.to(device_);
+    const Variable logits = model_->forward(Variable(images));
+    const auto n = static_cast<double>(images.size(0));
+    loss_sum += cross_entropy(logits, labels).item() * n;
+    top1 += topk_accuracy(logits.data(), labels, 1) * n;
+    top5 += topk_accuracy(logits.data(), labels, std::min<int64_t>(5, logits.size(1))) * n;
+    r.images += images.size(0);
+  }
+  const double total = std::max<double>(1.0, static_cast<double>(r.images));
+  r.loss = loss_sum / total;
+  r.top1 = top1 / total;
+  r.top5 = top5 / total;
+  model_->train();
+  return r;
+}
+
+void Trainer::log_epoch(const EpochResult& r) const {
+  char line[256];
+  std::snprintf(line, sizeof line, "epoch %lld done in %.1f s: train loss %.4f acc %.2f%%",
+                static_cast<long long>(r.epoch + 1), r.seconds, r.train_loss,
+                100 * r.train_top1);
+  std::string msg = line;
+  if (r.evaluated) {
+    std::snprintf(line, sizeof line, ", test loss %.4f acc %.2f%% (top-5 %.2f%%)", r.test.loss,
+                  100 * r.test.top1, 100 * r.test.top5);
+    msg += line;
+  }
+  print(msg);
+  const fs::path dir(config_.get<std::string>("checkpoint.save_dir"));
+  fs::create_directories(dir);
+  nlohmann::json j = {{"epoch", r.epoch + 1},
+                      {"train_loss", r.train_loss},
+                      {"train_acc", r.train_top1},
+                      {"lr", r.lr},
+                      {"epoch_time_s", r.seconds},
+                      {"images_per_s", r.images_per_second}};
+  if (r.evaluated) {
+    j["test_loss"] = r.test.loss;
+    j["test_acc"] = r.test.top1;
+    j["test_top5"] = r.test.top5;
+  }
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << j.dump() << "\n";
+}
+
+EvalResult Trainer::fit() {
+  const int64_t epochs = config_.get<int64_t>("trainer.epochs");
+  LNX_CHECK(epochs >= 1, "trainer.epochs: got ", epochs, ", expected at least 1");
+  const int64_t eval_every = std::max<int64_t>(1, config_.get<int64_t>("trainer.eval_every"));
+  const int64_t save_freq = config_.get<int64_t>("logging.save_freq");
+  EvalResult last;
+  if (epoch_ >= epochs) {
+    print(str("trainer: checkpoint already at epoch ", epoch_, " of ", epochs, "; evaluating"));
+    return evaluate();
+  }
+  if (epoch_ > 0) print(str("trainer: resuming after epoch ", epoch_));
+  while (epoch_ < epochs) {
+    EpochResult r = train_epoch();
+    if (epoch_ % eval_every == 0 || epoch_ == epochs) {
+      r.test = evaluate();
+      r.evaluated = true;
+      last = r.test;
+      best_top1_ = std::max(best_top1_, r.test.top1);
+    }
+    log_epoch(r);
+    save(checkpoint_path());
+    if (save_freq > 0 && epoch_ % save_freq == 0)
+      save((fs::path(config_.get<std::string>("checkpoint.save_dir")) /
+            str("checkpoint_", epoch_, ".safetensors"))
+               .string());
+  }
+  return last;
+}
+
+void Trainer::save(const std::string& path) const {
+  Checkpoint ck;
+  for (const auto& [name, t] : model_->state_dict()) ck.model[name] = t;
+  for (const auto& [name, t] : optimizer_->state_dict()) ck.optimizer[name] = t;
+  ck.set_int("epoch", epoch_);
+  ck.set_double("best_top1", best_top1_);
+  ck.set_int("rng_seed", static_cast<int64_t>(default_generator().seed()));
+  ck.set_int("rng_offset", static_cast<int64_t>(default_generator().offset()));
+  ck.set_string("config", config_.dump());
+  fs::create_directories(fs::path(path).parent_path());
+  save_checkpoint(path, ck);
+}
+
+void Trainer::load(const std::string& path) {
+  const Checkpoint ck = load_checkpoint(path);
+  StateDict model_state, optim_state;
+  for (const auto& [name, t] : ck.model) model_state.insert(name, t);
+  for (const auto& [name, t] : ck.optimizer) optim_state.insert(name, t);
+  model_->load_state_dict(model_state, true);
+  optimizer_->load_state_dict(optim_state);
+  epoch_ = ck.get_int("epoch");
+  best_top1_ = ck.get_double("best_top1");
+  default_generator().set_state(static_cast<uint64_t>(ck.get_int("rng_seed")),
+                                static_cast<uint64_t>(ck.get_int("rng_offset")));
+}
+
+}  // namespace lnx::tools

@@ -1,0 +1,76 @@
+// The training loop of `lilnetx train`: builds the model, data, optimizer and schedule from a
+// Config, trains with per-iteration learning rates, evaluates, writes metrics.jsonl and
+// checkpoints, and resumes exactly (same seed and thread count: the same numbers as a run that
+// was never interrupted).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "data/loader.h"
+#include "layers/module.h"
+#include "layers/optim/optimizer.h"
+#include "layers/optim/schedule.h"
+#include "tools/config.h"
+#include "tools/datasets.h"
+
+namespace lnx::tools {
+
+struct EvalResult {
+  double loss = 0;
+  double top1 = 0;  // fractions in [0, 1]
+  double top5 = 0;
+  int64_t images = 0;
+};
+
+struct EpochResult {
+  int64_t epoch = 0;
+  double train_loss = 0;
+  double train_top1 = 0;
+  double lr = 0;
+  double seconds = 0;
+  double images_per_second = 0;
+  EvalResult test;
+  bool evaluated = false;
+};
+
+class Trainer {
+ public:
+  // `quiet` silences progress output (tests).
+  explicit Trainer(Config config, bool quiet = false);
+  ~Trainer();
+
+  // Trains from the current epoch to trainer.epochs (resuming first when configured);
+  // returns the last evaluation.
+  EvalResult fit();
+  EpochResult train_epoch();
+  EvalResult evaluate();
+
+  // Checkpoint of model, optimizer, epoch, best accuracy, RNG state and the config.
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
+  int64_t epoch() const { return epoch_; }
+  Module& model() { return *model_; }
+  const Config& config() const { return config_; }
+  std::string checkpoint_path() const;
+
+ private:
+  void print(const std::string& line) const;
+  void log_epoch(const EpochResult& r) const;
+
+  Config config_;
+  bool quiet_;
+  Device device_;
+  DataSplit data_;
+  std::unique_ptr<data::DataLoader> train_loader_, test_loader_;
+  ModulePtr model_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<LRSchedule> schedule_;
+  int64_t epoch_ = 0;  // epochs completed
+  double best_top1_ = 0;
+  int64_t max_batches_ = -1;
+};
+
+}  // namespace lnx::tools
