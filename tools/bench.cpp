@@ -1,13 +1,92 @@
-// `lilnetx bench`: placeholder entry until the benchmark tables land.
-#include <iostream>
+// `lilnetx bench`: the benchmark tables of docs/benchmarks.md. Timings are medians after
+// warm-up; compare them only with PyTorch figures measured in the same sitting on an idle
+// machine (shared/peers/*.py print those).
+#include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/backend.h"
+#include "data/image_folder.h"
+#include "data/throughput.h"
+#include "data/transforms.h"
+#include "tools/bench_conv.h"
+#include "tools/bench_network.h"
 #include "tools/commands.h"
 
 namespace lnx::tools {
+namespace {
 
-int bench_main(int, char**) {
-  std::cerr << "lilnetx bench: no benchmarks in this build yet\n";
-  return 1;
+void bench_ops(int batch, int width, int reps, int gemm_n) {
+  std::printf("sgemm %d^3: %.1f GFLOP/s\n", gemm_n, bench_sgemm_gflops(gemm_n, 10));
+  std::printf("%-28s %8s %11s\n", ("conv2d 3x3, batch " + std::to_string(batch)).c_str(),
+              "fwd ms", "fwd+bwd ms");
+  double tf = 0, tfb = 0;
+  for (const ConvBenchRow& r : bench_resnet20_convs(batch, width, reps)) {
+    std::printf("%-28s %8.2f %11.2f\n", r.name.c_str(), r.fwd_ms, r.fwd_bwd_ms);
+    tf += r.fwd_ms;
+    tfb += r.fwd_bwd_ms;
+  }
+  std::printf("%-28s %8.2f %11.2f\n", "sum", tf, tfb);
+}
+
+void bench_net(int batch, int width, int reps, const std::string& mode) {
+  const StepTiming t = bench_resnet20(batch, width, mode, reps);
+  std::printf(
+      "resnet20 width=%d batch=%d vanilla %s: median %.2f ms, %.1f images/s (min %.2f, max "
+      "%.2f), peak tensor memory %.0f MiB\n",
+      width, batch, mode.c_str(), t.median_ms, t.images_per_second, t.min_ms, t.max_ms,
+      t.peak_mib);
+}
+
+void bench_data(const std::string& root, int workers) {
+  data::ImageFolderOptions o;
+  o.preload = false;  // decode every image on every read: the slow path
+  data::TransformedDataset ds(std::make_shared<data::ImageFolder>(std::filesystem::path(root), o),
+                              data::cifar_train_transform(data::kCifar10Mean, data::kCifar10Std));
+  data::ThroughputOptions to;
+  to.num_workers = workers;
+  to.max_images = 20000;
+  std::printf("data %s: %.0f images/s decoded (JPEG) and augmented (crop+flip+normalize), "
+              "%d workers\n",
+              root.c_str(), data::measure_loader_images_per_second(ds, to), workers);
+}
+
+}  // namespace
+
+int bench_main(int argc, char** argv) {
+  CLI::App app{"Time kernels, networks and data loading (docs/benchmarks.md)"};
+  int threads = 2, batch = 128, width = 1, reps = 20, gemm_n = 2048, workers = 2;
+  std::string what = "ops", mode = "train", data_root = "datasets/cifar10/train";
+  app.add_option("what", what, "ops (SGEMM + conv), resnet20 (a network step), data")
+      ->check(CLI::IsMember({"ops", "resnet20", "data"}));
+  app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
+  app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
+  app.add_option("--width", width, "ResNet-20 channel multiplier")->check(CLI::PositiveNumber);
+  app.add_option("--reps", reps, "timed repetitions; the median is reported")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--gemm-n", gemm_n, "SGEMM size")->check(CLI::PositiveNumber);
+  app.add_option("--mode", mode, "resnet20: train or infer")
+      ->check(CLI::IsMember({"train", "infer"}));
+  app.add_option("--data", data_root, "data: an image folder (CIFAR-10 JPEGs)");
+  app.add_option("--workers", workers, "data: loader threads")->check(CLI::NonNegativeNumber);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  set_num_threads(threads);
+  std::printf("lilnetx bench %s: %d threads\n", what.c_str(), threads);
+  if (what == "ops") bench_ops(batch, width, reps, gemm_n);
+  if (what == "resnet20") bench_net(batch, width, reps, mode);
+  if (what == "data") bench_data(data_root, workers);
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("peak resident memory of this process: %.0f MiB\n", ru.ru_maxrss / 1024.0);
+  return 0;
 }
 
 }  // namespace lnx::tools

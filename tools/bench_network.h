@@ -1,0 +1,20 @@
+// Network-level timings for `lilnetx bench`: one ResNet-20 training step (forward,
+// cross-entropy, backward, Adam step) or inference pass, measured like
+// shared/peers/torch_resnet20_step.py (median of reps after 5 warm-ups, random inputs).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace lnx::tools {
+
+struct StepTiming {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  double images_per_second = 0;
+  double peak_mib = 0;  // peak tensor memory held by the caching allocator during the steps
+};
+
+// mode: "train" or "infer".
+StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps);
+
+}  // namespace lnx::tools
