@@ -8,7 +8,7 @@ namespace lnx {
 
 MatrixDecoder::MatrixDecoder(int64_t kernel_size, DecoderInit init, double variance, bool shift,
                              Generator* gen)
-    : k2_(kernel_size * kernel_size) {
+    : Decoder("MatrixDecoder"), k2_(kernel_size * kernel_size) {
   LNX_CHECK(kernel_size >= 1, "MatrixDecoder: kernel size must be at least 1, got ", kernel_size);
   LNX_CHECK(variance > 0, "MatrixDecoder: init variance must be positive, got ", variance);
   Tensor m = init == DecoderInit::Identity
@@ -16,40 +16,28 @@ MatrixDecoder::MatrixDecoder(int64_t kernel_size, DecoderInit init, double varia
                  : normal({k2_, k2_}, 0.0, std::sqrt(variance), gen);
   if (init == DecoderInit::Identity)
     for (int64_t i = 0; i < k2_; ++i) m.data<float>()[i * k2_ + i] = 1.0f;
-  matrix_ = Variable(m, true, "decoder");
-  if (shift) shift_ = Variable(zeros({k2_}), true, "decoder_shift");
+  matrix_ = register_parameter("weight", m);
+  if (shift) shift_ = register_parameter("bias", zeros({k2_}));
 }
 
 Variable MatrixDecoder::decode(const Variable& q) const {
   LNX_CHECK(q.dim() == 4 && q.size(2) * q.size(3) == k2_, "MatrixDecoder: latent of shape ",
             to_string(q.shape()), " does not match a ", k2_, "-entry kernel slice");
-  const Variable rows = reshape(q, {q.size(0) * q.size(1), k2_});  // (O*I, k*k)
-  Variable w = matmul(rows, matrix_);                                // (O*I, k*k)
-  if (shift_.defined()) w = add(w, shift_);
-  return reshape(w, q.shape());
+  Variable rows = reshape(q, {q.size(0) * q.size(1), k2_});  // (O*I, k*k)
+  if (shift_.defined()) rows = add(rows, shift_);
+  return reshape(matmul(rows, matrix_), q.shape());
 }
 
-std::vector<std::pair<std::string, Variable>> MatrixDecoder::named_parameters() const {
-  if (shift_.defined()) return {{"weight", matrix_}, {"bias", shift_}};
-  return {{"weight", matrix_}};
-}
-
-ScalarDecoder::ScalarDecoder(DecoderInit init, double variance, bool shift, Generator* gen) {
+ScalarDecoder::ScalarDecoder(DecoderInit init, double variance, bool shift, Generator* gen)
+    : Decoder("ScalarDecoder") {
   LNX_CHECK(variance > 0, "ScalarDecoder: init variance must be positive, got ", variance);
-  scale_ = Variable(init == DecoderInit::Identity ? ones({1}) : normal({1}, 0.0, std::sqrt(variance), gen),
-                    true, "decoder");
-  if (shift) shift_ = Variable(zeros({1}), true, "decoder_shift");
+  scale_ = register_parameter(
+      "weight", init == DecoderInit::Identity ? ones({1}) : normal({1}, 0.0, std::sqrt(variance), gen));
+  if (shift) shift_ = register_parameter("bias", zeros({1}));
 }
 
 Variable ScalarDecoder::decode(const Variable& q) const {
-  Variable w = mul(q, scale_);
-  if (shift_.defined()) w = add(w, shift_);
-  return w;
-}
-
-std::vector<std::pair<std::string, Variable>> ScalarDecoder::named_parameters() const {
-  if (shift_.defined()) return {{"weight", scale_}, {"bias", shift_}};
-  return {{"weight", scale_}};
+  return mul(shift_.defined() ? add(q, shift_) : q, scale_);
 }
 
 double decoder_init_variance(double boundary, int64_t max_fan) {

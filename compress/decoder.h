@@ -10,29 +10,31 @@
 
 #include "autograd/variable.h"
 #include "core/random.h"
+#include "layers/module.h"
 
 namespace lnx {
 
-class Decoder {
+// A Module, so its parameters appear in state dicts and optimizers under the group's name
+// (groups.conv3x3.decoder.weight).
+class Decoder : public Module {
  public:
-  virtual ~Decoder() = default;
+  explicit Decoder(std::string type_name) : Module(std::move(type_name)) {}
   virtual std::string kind() const = 0;
   // Q (O, I, k, k) or (O, I) -> W of the same shape.
   virtual Variable decode(const Variable& q) const = 0;
-  virtual std::vector<std::pair<std::string, Variable>> named_parameters() const = 0;
 };
 
 enum class DecoderInit { Normal, Identity };
 
 // kxk convolutions: each (out, in) slice, a row of k*k latents, times a learned (k*k, k*k)
-// matrix; an optional learned shift per position (off: it would break slice sparsity).
+// matrix: W_s = (Q_s + shift) Psi. The optional learned shift per position is off by default:
+// it would break slice sparsity.
 class MatrixDecoder final : public Decoder {
  public:
   MatrixDecoder(int64_t kernel_size, DecoderInit init, double variance, bool shift = false,
                 Generator* gen = nullptr);
   std::string kind() const override { return "matrix"; }
   Variable decode(const Variable& q) const override;
-  std::vector<std::pair<std::string, Variable>> named_parameters() const override;
   const Variable& matrix() const { return matrix_; }
 
  private:
@@ -41,13 +43,12 @@ class MatrixDecoder final : public Decoder {
   Variable shift_;   // (k*k), undefined unless enabled
 };
 
-// 1x1 convolutions and fully connected layers: one learned scalar.
+// 1x1 convolutions and fully connected layers: one learned scalar, W = (Q + shift) * scale.
 class ScalarDecoder final : public Decoder {
  public:
   ScalarDecoder(DecoderInit init, double variance, bool shift = false, Generator* gen = nullptr);
   std::string kind() const override { return "scalar"; }
   Variable decode(const Variable& q) const override;
-  std::vector<std::pair<std::string, Variable>> named_parameters() const override;
   const Variable& scale() const { return scale_; }
 
  private:

@@ -8,16 +8,17 @@
 #include <vector>
 
 #include "autograd/variable.h"
+#include "layers/module.h"
 
 namespace lnx {
 
-class EntropyModel {
+// A Module, so its parameters appear in state dicts (groups.conv3x3.prior.params); the trainer
+// gives them their own optimizer.
+class EntropyModel : public Module {
  public:
-  virtual ~EntropyModel() = default;
+  explicit EntropyModel(std::string type_name) : Module(std::move(type_name)) {}
   virtual std::string kind() const = 0;
   virtual int64_t channels() const = 0;
-  // Named parameters, trained by their own optimizer.
-  virtual std::vector<std::pair<std::string, Variable>> named_parameters() const = 0;
 
   // Total self-information in bits of `values` (M, C): sum over elements of
   // -log2(P_c(v)) with P_c(v) = F_c(v + 1/2) - F_c(v - 1/2), clamped to [0, 50] bits.

@@ -172,14 +172,16 @@ RateResult factorized_rate(const Tensor& values_in, const Tensor& params_in, boo
 }
 
 FactorizedPrior::FactorizedPrior(int64_t channels, Generator* gen, double init_std)
-    : params_(normal({channels, kFactorizedParams}, 0.0, init_std, gen), true, "prior") {
+    : EntropyModel("FactorizedPrior") {
   LNX_CHECK(channels >= 1, "FactorizedPrior: channels must be at least 1, got ", channels);
+  params_ = register_parameter("params", normal({channels, kFactorizedParams}, 0.0, init_std, gen));
 }
 
-FactorizedPrior::FactorizedPrior(const Tensor& params) : params_(params.clone(), true, "prior") {
+FactorizedPrior::FactorizedPrior(const Tensor& params) : EntropyModel("FactorizedPrior") {
   LNX_CHECK(params.dim() == 2 && params.shape()[1] == kFactorizedParams,
             "FactorizedPrior: parameters have shape ", to_string(params.shape()),
             ", expected (C, ", kFactorizedParams, ")");
+  params_ = register_parameter("params", params.clone());
 }
 
 Variable FactorizedPrior::bits(const Variable& values) const {

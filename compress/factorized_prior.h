@@ -24,9 +24,6 @@ class FactorizedPrior final : public EntropyModel {
 
   std::string kind() const override { return "factorized"; }
   int64_t channels() const override { return params_.shape()[0]; }
-  std::vector<std::pair<std::string, Variable>> named_parameters() const override {
-    return {{"params", params_}};
-  }
   const Variable& params() const { return params_; }
 
   Variable bits(const Variable& values) const override;

@@ -1,5 +1,6 @@
 #include "models/registry.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -75,6 +76,42 @@ LinearInit linear_init_for(const std::string& name) {
 ModulePtr build_float_model(const ModelSpec& spec, Generator* gen) {
   FloatLayerFactory factory(linear_init_for(spec.name), gen);
   return build_model(spec, factory);
+}
+
+LatentInit latent_init_for(const ModelSpec& spec, double boundary) {
+  LatentInit init;
+  init.boundary = boundary;
+  const std::string& n = spec.name;
+  if (n.rfind("vgg", 0) == 0) {
+    init.max_fan = 512;
+    init.decoder_divisor = {{"conv3x3", 3.0}};
+    init.dense_bound_divisor = 5.0;
+  } else if (n == "resnet18" || n == "resnet34") {
+    init.max_fan = 512;
+    init.decoder_divisor = {{"conv7x7", 7.0}, {"conv3x3", 3.0}};
+  } else if (n == "resnet50") {
+    init.max_fan = 2048;
+    init.decoder_divisor = {{"conv7x7", 7.0}, {"conv3x3", 3.0}};
+  } else if (n == "mobilenetv2") {
+    init.max_fan = 1280;
+    init.decoder_divisor = {{"first", 3.0}, {"conv3x3", 3.0}};
+  } else if (n == "small_cnn") {
+    init.max_fan = 32 * static_cast<int64_t>(spec.width);
+  } else {  // CIFAR ResNets: 64 * width, as the reference
+    init.max_fan = 64 * static_cast<int64_t>(std::max(1.0, spec.width));
+  }
+  return init;
+}
+
+CompressedNetwork build_compressed_model(const ModelSpec& spec, const LatentInit& init,
+                                         Generator* gen) {
+  LatentLayerFactory factory(init, gen);
+  CompressedNetwork c;
+  c.net = build_model(spec, factory);
+  c.groups = factory.groups();
+  LNX_CHECK(!c.groups->groups().empty(), "model '", spec.name, "': no compressed layers");
+  c.net->register_module("groups", c.groups);
+  return c;
 }
 
 std::vector<std::string> model_names() {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "compress/compression_group.h"
+#include "compress/latent_factory.h"
 #include "layers/layer_factory.h"
 
 namespace lnx {
@@ -24,5 +26,17 @@ ModulePtr build_float_model(const ModelSpec& spec, Generator* gen = nullptr);
 // How the architecture initialises its float linear layers.
 LinearInit linear_init_for(const std::string& name);
 std::vector<std::string> model_names();
+
+// The LilNetX form of a network: latent layers in compression groups, the groups registered on
+// the network as its child "groups".
+struct CompressedNetwork {
+  ModulePtr net;
+  std::shared_ptr<GroupSet> groups;
+};
+// The reference initialisation for the architecture (max_fan, decoder variance divisors, VGG's
+// smaller FC bound); boundary is b of method.md section 1.
+LatentInit latent_init_for(const ModelSpec& spec, double boundary);
+CompressedNetwork build_compressed_model(const ModelSpec& spec, const LatentInit& init,
+                                         Generator* gen = nullptr);
 
 }  // namespace lnx

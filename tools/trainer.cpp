@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "autograd/grad_mode.h"
+#include "compress/latent_layers.h"
 #include "autograd/ops.h"
 #include "core/checkpoint_io.h"
 #include "core/random.h"
@@ -33,16 +34,25 @@ double seconds_since(Clock::time_point t) {
 // Parameters split by kind, because the reference applies a different weight decay to each:
 // weights of conv/linear layers (losses.wd.weights), batch-norm affine parameters
 // (losses.wd.bn) and biases (losses.wd.bias).
+// LilNetX networks add latents (no optimizer decay: their penalties are in the loss), decoders
+// (losses.wd.decoder) and priors (their own optimizer).
 struct ParamSplit {
-  std::vector<Variable> weights, bn, biases;
+  std::vector<Variable> weights, bn, biases, latents, decoders, priors;
 };
 
 ParamSplit split_parameters(Module& model) {
   ParamSplit s;
   for (auto& [name, m] : model.named_modules()) {
     const bool is_bn = dynamic_cast<BatchNorm2d*>(m) != nullptr;
+    const auto* latent = dynamic_cast<LatentLayer*>(m);
     for (auto& [pname, p] : m->named_parameters(false)) {
-      if (is_bn) {
+      if (dynamic_cast<EntropyModel*>(m)) {
+        s.priors.push_back(p);
+      } else if (dynamic_cast<Decoder*>(m)) {
+        s.decoders.push_back(p);
+      } else if (latent && pname == "weight") {
+        s.latents.push_back(p);
+      } else if (is_bn) {
         s.bn.push_back(p);
       } else if (p.dim() >= 2) {
         s.weights.push_back(p);
@@ -69,9 +79,14 @@ std::unique_ptr<Optimizer> make_optimizer(const Config& c, Module& model) {
     double wd;
     const char* name;
   };
+  // In LilNetX networks losses.wd.weights is the latents' L2 penalty in the loss, not decay.
+  const double wd_dec = c.get<double>("losses.wd.decoder");
+  LNX_CHECK(wd_dec >= 0, "losses.wd.decoder: got ", wd_dec, ", expected >= 0");
   const Part parts[] = {{&split.weights, wd_w, "weights"},
                         {&split.bn, wd_bn, "bn"},
-                        {&split.biases, wd_b, "biases"}};
+                        {&split.biases, wd_b, "biases"},
+                        {&split.latents, 0.0, "latents"},
+                        {&split.decoders, wd_dec, "decoders"}};
   if (name == "sgd") {
     std::vector<SGDParamGroup> groups;
     for (const Part& p : parts) {
@@ -153,9 +168,6 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   lo.drop_last = false;
   test_loader_ = std::make_unique<data::DataLoader>(data_.test, lo);
 
-  LNX_CHECK(c.get<bool>("network.vanilla"),
-            "network.vanilla: false asks for LilNetX training, which this build of the trainer "
-            "cannot run yet; use network.vanilla: true");
   ModelSpec spec;
   spec.name = c.get<std::string>("network.name");
   spec.num_classes = data_.num_classes;
@@ -163,9 +175,37 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   spec.in_channels = data_.in_channels;
   spec.cifar_stem = data_.image_size <= 64;
   Generator init_gen(seed);
-  model_ = build_float_model(spec, &init_gen);
+  if (c.get<bool>("network.vanilla")) {
+    model_ = build_float_model(spec, &init_gen);
+  } else {
+    LatentInit li = latent_init_for(spec, c.get<double>("network.boundary"));
+    li.fan_out = c.get<std::string>("network.mode") == "fan_out";
+    li.decoder_init = c.get<std::string>("network.init_type") == "identity" ? DecoderInit::Identity
+                                                                           : DecoderInit::Normal;
+    li.shift = !c.get<bool>("network.no_shift");
+    li.compress_first = c.get<bool>("network.first");
+    CompressedNetwork cn = build_compressed_model(spec, li, &init_gen);
+    model_ = cn.net;
+    groups_ = cn.groups;
+    ObjectiveConfig oc;
+    oc.rate_weight = c.get<double>("losses.reg_weight");
+    oc.slice_weight = c.get<double>("losses.gd.weights");
+    oc.slice_prior = "slice_" + c.get<std::string>("losses.gd.order");
+    oc.slice_l1 = c.get<bool>("losses.gd.enable_l1");
+    oc.slice_groups = c.get<std::vector<std::string>>("losses.gd.modules");
+    oc.decay_weight = c.get<double>("losses.wd.weights");
+    oc.decay_groups = c.get<std::vector<std::string>>("losses.wd.modules");
+    objective_ = std::make_unique<LilnetxObjective>(*groups_, oc);
+  }
   model_->to(device_);
   optimizer_ = make_optimizer(c, *model_);
+  if (groups_) {
+    const double prob_lr = c.get<double>("lr_schedule.prob_lr");
+    LNX_CHECK(prob_lr > 0, "lr_schedule.prob_lr: got ", prob_lr, ", expected a positive rate");
+    AdamOptions ao;
+    ao.lr = prob_lr;
+    prior_optimizer_ = std::make_unique<Adam>(split_parameters(*model_).priors, ao);
+  }
   schedule_ = make_lr_schedule(c);
 
   const std::string resume_path = c.get<std::string>("checkpoint.resume_path");
@@ -202,8 +242,14 @@ EpochResult Trainer::train_epoch() {
   const int64_t print_freq = std::max<int64_t>(1, config_.get<int64_t>("logging.print_freq"));
   const bool bar = stderr_is_terminal() && !quiet_;
   const auto t0 = Clock::now();
-  double loss_sum = 0, correct = 0;
+  double loss_sum = 0, correct = 0, bits_sum = 0;
   int64_t seen = 0;
+  // losses.reg_weight_warmup: the rate weight ramps up linearly over that many epochs.
+  const auto warmup = static_cast<double>(config_.get<int64_t>("losses.reg_weight_warmup"));
+  auto rate_scale = [&](int64_t it, int64_t n) {
+    if (warmup <= 0) return 1.0;
+    return std::min(1.0, (static_cast<double>(epoch_) + static_cast<double>(it) / n) / warmup);
+  };
   for (int64_t it = 0; it < iters; ++it) {
     std::optional<data::Batch> batch = train_loader_->next();
     if (!batch) break;
@@ -211,15 +257,22 @@ EpochResult Trainer::train_epoch() {
     const Tensor images = batch->images.to(device_);  // (N, C, H, W)
     const Tensor labels = batch->labels.to(device_);  // (N,)
     const Variable logits = model_->forward(Variable(images));
-    const Variable loss = cross_entropy(logits, labels);
+    Variable loss = cross_entropy(logits, labels);
+    if (objective_) {
+      const ObjectiveTerms terms = objective_->compute(true, rate_scale(it, iters), nullptr);
+      loss = add(loss, terms.total);
+      bits_sum += terms.bits;
+    }
     const double lv = loss.item();
     LNX_CHECK(std::isfinite(lv), "train: the loss is ", lv, " at epoch ", epoch_ + 1, " step ",
               it + 1, "; rerun with --common.anomaly true to name the op that produced it. The "
               "last checkpoint (", checkpoint_path(), ") is intact");
     optimizer_->zero_grad();
+    if (prior_optimizer_) prior_optimizer_->zero_grad();
     loss.backward();
     if (clip > 0) clip_grad_norm(optimizer_->parameters(), clip);
     optimizer_->step();
+    if (prior_optimizer_) prior_optimizer_->step();
     const int64_t n = images.size(0);
     loss_sum += lv * static_cast<double>(n);
     correct += topk_accuracy(logits.data(), labels, 1) * static_cast<double>(n);
@@ -242,6 +295,7 @@ EpochResult Trainer::train_epoch() {
   r.train_top1 = correct / std::max<int64_t>(seen, 1);
   r.lr = optimizer_->lr(0);
   r.images_per_second = seen / std::max(r.seconds, 1e-9);
+  r.train_bits = bits_sum / static_cast<double>(std::max<int64_t>(iters, 1));
   ++epoch_;
   return r;
 }
@@ -270,6 +324,17 @@ EvalResult Trainer::evaluate() {
   return r;
 }
 
+CompressionSummary Trainer::compression_summary() const {
+  CompressionSummary s;
+  if (!groups_) return s;
+  const CompressionReport r = compression_report(*groups_);
+  s.prior_kb = r.prior_bytes / 1000;
+  s.empirical_kb = r.empirical_bytes / 1000;
+  s.latents = r.latents;
+  s.weights = r.weights;
+  return s;
+}
+
 void Trainer::log_epoch(const EpochResult& r) const {
   char line[256];
   std::snprintf(line, sizeof line, "epoch %lld done in %.1f s: train loss %.4f acc %.2f%%",
@@ -282,6 +347,16 @@ void Trainer::log_epoch(const EpochResult& r) const {
     msg += line;
   }
   print(msg);
+  const CompressionSummary& cs = r.compression;
+  if (r.compressed) {
+    std::snprintf(line, sizeof line,
+                  "  size %.1f KB (prior) / %.1f KB (fitted tables), slice sparsity %.1f%%, "
+                  "zero weights %.1f%%, FLOPs %.2f M -> %.2f M (%.2fx)",
+                  cs.prior_kb, cs.empirical_kb, 100 * cs.latents.slice_sparsity(),
+                  100 * cs.latents.element_sparsity(), cs.latents.dense_flops / 1e6,
+                  cs.latents.sparse_flops / 1e6, cs.latents.flops_reduction());
+    print(line);
+  }
   const fs::path dir(config_.get<std::string>("checkpoint.save_dir"));
   fs::create_directories(dir);
   nlohmann::json j = {{"epoch", r.epoch + 1},
@@ -294,6 +369,19 @@ void Trainer::log_epoch(const EpochResult& r) const {
     j["test_loss"] = r.test.loss;
     j["test_acc"] = r.test.top1;
     j["test_top5"] = r.test.top5;
+  }
+  if (r.compressed) {
+    j["train_bits"] = r.train_bits;
+    j["size_prior_kb"] = cs.prior_kb;
+    j["size_fitted_kb"] = cs.empirical_kb;
+    for (const auto& [prefix, st] : {std::pair{"latent", cs.latents}, {"weight", cs.weights}}) {
+      j[str(prefix, "_element_sparsity")] = st.element_sparsity();
+      j[str(prefix, "_slice_sparsity")] = st.slice_sparsity();
+      j[str(prefix, "_in_channel_sparsity")] = st.in_channel_sparsity();
+      j[str(prefix, "_out_channel_sparsity")] = st.out_channel_sparsity();
+    }
+    j["flops_dense"] = cs.latents.dense_flops;
+    j["flops_sparse"] = cs.latents.sparse_flops;
   }
   std::ofstream(dir / "metrics.jsonl", std::ios::app) << j.dump() << "\n";
 }
@@ -314,6 +402,10 @@ EvalResult Trainer::fit() {
     if (epoch_ % eval_every == 0 || epoch_ == epochs) {
       r.test = evaluate();
       r.evaluated = true;
+      if (groups_ && config_.get<bool>("logging.calc_sparse_stats")) {
+        r.compressed = true;
+        r.compression = compression_summary();
+      }
       last = r.test;
       best_top1_ = std::max(best_top1_, r.test.top1);
     }
@@ -330,7 +422,9 @@ EvalResult Trainer::fit() {
 void Trainer::save(const std::string& path) const {
   Checkpoint ck;
   for (const auto& [name, t] : model_->state_dict()) ck.model[name] = t;
-  for (const auto& [name, t] : optimizer_->state_dict()) ck.optimizer[name] = t;
+  for (const auto& [name, t] : optimizer_->state_dict()) ck.optimizer["main." + name] = t;
+  if (prior_optimizer_)
+    for (const auto& [name, t] : prior_optimizer_->state_dict()) ck.optimizer["prior." + name] = t;
   ck.set_int("epoch", epoch_);
   ck.set_double("best_top1", best_top1_);
   ck.set_int("rng_seed", static_cast<int64_t>(default_generator().seed()));
@@ -342,11 +436,20 @@ void Trainer::save(const std::string& path) const {
 
 void Trainer::load(const std::string& path) {
   const Checkpoint ck = load_checkpoint(path);
-  StateDict model_state, optim_state;
+  StateDict model_state, optim_state, prior_state;
   for (const auto& [name, t] : ck.model) model_state.insert(name, t);
-  for (const auto& [name, t] : ck.optimizer) optim_state.insert(name, t);
+  for (const auto& [name, t] : ck.optimizer) {
+    if (name.rfind("main.", 0) == 0) {
+      optim_state.insert(name.substr(5), t);
+    } else if (name.rfind("prior.", 0) == 0) {
+      prior_state.insert(name.substr(6), t);
+    } else {  // checkpoints written before the prior optimizer existed
+      optim_state.insert(name, t);
+    }
+  }
   model_->load_state_dict(model_state, true);
   optimizer_->load_state_dict(optim_state);
+  if (prior_optimizer_) prior_optimizer_->load_state_dict(prior_state);
   epoch_ = ck.get_int("epoch");
   best_top1_ = ck.get_double("best_top1");
   default_generator().set_state(static_cast<uint64_t>(ck.get_int("rng_seed")),

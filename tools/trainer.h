@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "compress/objective.h"
 #include "data/loader.h"
 #include "layers/module.h"
 #include "layers/optim/optimizer.h"
@@ -24,6 +25,12 @@ struct EvalResult {
   int64_t images = 0;
 };
 
+struct CompressionSummary {
+  double prior_kb = 0;      // estimated size of the latents under the learned priors
+  double empirical_kb = 0;  // with per-channel tables fitted to the latents present
+  SparsityStats latents, weights;
+};
+
 struct EpochResult {
   int64_t epoch = 0;
   double train_loss = 0;
@@ -31,8 +38,11 @@ struct EpochResult {
   double lr = 0;
   double seconds = 0;
   double images_per_second = 0;
+  double train_bits = 0;  // LilNetX: the rate's (noisy) bits, averaged over the epoch
   EvalResult test;
   bool evaluated = false;
+  bool compressed = false;
+  CompressionSummary compression;
 };
 
 class Trainer {
@@ -46,6 +56,9 @@ class Trainer {
   EvalResult fit();
   EpochResult train_epoch();
   EvalResult evaluate();
+  // LilNetX networks: size and sparsity as they stand (empty for float networks).
+  CompressionSummary compression_summary() const;
+  bool compressed() const { return groups_ != nullptr; }
 
   // Checkpoint of model, optimizer, epoch, best accuracy, RNG state and the config.
   void save(const std::string& path) const;
@@ -67,6 +80,9 @@ class Trainer {
   std::unique_ptr<data::DataLoader> train_loader_, test_loader_;
   ModulePtr model_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::shared_ptr<GroupSet> groups_;               // LilNetX only
+  std::unique_ptr<LilnetxObjective> objective_;    // LilNetX only
+  std::unique_ptr<Optimizer> prior_optimizer_;     // LilNetX only: the priors' own Adam
   std::unique_ptr<LRSchedule> schedule_;
   int64_t epoch_ = 0;  // epochs completed
   double best_top1_ = 0;

@@ -1,0 +1,70 @@
+// The LilNetX training objective beyond cross-entropy (method.md sections 2-3): the rate loss
+// (bits of every group's latents under its prior, with uniform noise while training, normalised
+// per slice), slice-norm sparsity priors and L2 decay on the latents of the configured groups.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compress/compression_group.h"
+#include "compress/sparsity_prior.h"
+#include "compress/sparsity_stats.h"
+#include "core/random.h"
+
+namespace lnx {
+
+struct ObjectiveConfig {
+  double rate_weight = 1e-4;              // losses.reg_weight, lambda_I
+  double slice_weight = 1e-6;             // losses.gd.weights, lambda_S
+  std::string slice_prior = "slice_l2";   // losses.gd.order l1 / l2 / linf -> slice_l1 / ...
+  bool slice_l1 = false;                  // losses.gd.enable_l1: an extra L1 term, same weight
+  std::vector<std::string> slice_groups = {"conv3x3"};
+  double decay_weight = 1e-6;             // losses.wd.weights on latents, lambda_wd
+  std::vector<std::string> decay_groups = {"conv1x1", "conv3x3", "dense"};
+};
+
+struct ObjectiveTerms {
+  Variable total;       // rate + slice + decay losses, differentiable
+  double bits = 0;      // the rate's bits (noisy in training)
+  double rate_loss = 0, slice_loss = 0, decay_loss = 0;
+};
+
+class LilnetxObjective {
+ public:
+  // Throws when a weight is negative or the slice prior is unknown. Groups listed but absent
+  // from this network are skipped ("dense" also selects VGG's dense1..dense3).
+  LilnetxObjective(const GroupSet& groups, ObjectiveConfig config);
+  // rate_scale multiplies rate_weight (the linear warm-up of losses.reg_weight_warmup).
+  ObjectiveTerms compute(bool training, double rate_scale, Generator* noise) const;
+  const ObjectiveConfig& config() const { return config_; }
+
+ private:
+  const GroupSet& groups_;
+  ObjectiveConfig config_;
+  std::vector<std::unique_ptr<SparsityPrior>> slice_priors_;
+  std::unique_ptr<SparsityPrior> decay_;
+  int64_t total_slices_ = 0;
+};
+
+// Whether a config's group entry selects the network's group `name`.
+bool group_selected(const std::vector<std::string>& entries, const std::string& name);
+
+struct GroupReport {
+  std::string name;
+  int64_t slices = 0, elements = 0;
+  double prior_bits = 0;      // self-information of round(L) under the learned prior
+  double empirical_bits = 0;  // per-channel entropy of the values actually present
+};
+
+struct CompressionReport {
+  std::vector<GroupReport> groups;
+  double prior_bytes = 0, empirical_bytes = 0;
+  SparsityStats latents;  // of round(L), over the convolutions
+  SparsityStats weights;  // of the decoded weights, over the convolutions
+};
+
+// Measured without gradients; FLOPs use each convolution's output size from its last forward.
+CompressionReport compression_report(const GroupSet& groups);
+
+}  // namespace lnx
