@@ -9,18 +9,43 @@
 #include "core/allocator.h"
 #include "core/random.h"
 #include "layers/optim/adam.h"
+#include "compress/objective.h"
 #include "models/registry.h"
 
 namespace lnx::tools {
 
-StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps) {
+StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps,
+                          bool lilnetx) {
   LNX_CHECK(mode == "train" || mode == "infer", "bench resnet20: mode '", mode,
             "', expected train or infer");
   Generator gen(0);
-  const ModulePtr model = build_float_model({"resnet20", 10, static_cast<double>(width)}, &gen);
+  const ModelSpec spec{"resnet20", 10, static_cast<double>(width)};
+  ModulePtr model;
+  std::unique_ptr<LilnetxObjective> objective;
+  std::unique_ptr<Adam> prior_opt;
+  std::vector<Variable> params;
+  if (lilnetx) {
+    CompressedNetwork net = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
+    model = net.net;
+    ObjectiveConfig oc;  // the peer's: conv3x3 slice l2, decay on conv3x3 and dense
+    oc.decay_groups = {"conv3x3", "dense"};
+    objective = std::make_unique<LilnetxObjective>(*net.groups, oc);
+    std::vector<Variable> priors;
+    for (const auto& g : net.groups->groups())
+      for (const auto& [n, p] : g->prior().named_parameters()) priors.push_back(p);
+    for (const auto& [n, p] : model->named_parameters())
+      if (n.find(".prior.") == std::string::npos) params.push_back(p);
+    AdamOptions po;
+    po.lr = 1e-4;
+    prior_opt = std::make_unique<Adam>(priors, po);
+    // Keep the groups alive with the model: they are its child "groups".
+  } else {
+    model = build_float_model(spec, &gen);
+    params = model->parameters();
+  }
   AdamOptions ao;
   ao.lr = 0.01;
-  Adam opt(model->parameters(), ao);
+  Adam opt(params, ao);
   const Tensor x = normal({batch, 3, 32, 32}, 0, 1, &gen);  // (N, 3, 32, 32)
   std::vector<int64_t> y(batch);
   for (auto& v : y) v = static_cast<int64_t>(gen.next_u64() % 10);
@@ -28,9 +53,12 @@ StepTiming bench_resnet20(int batch, int width, const std::string& mode, int rep
 
   auto train_step = [&] {
     opt.zero_grad();
-    const Variable loss = cross_entropy(model->forward(Variable(x)), labels);
+    if (prior_opt) prior_opt->zero_grad();
+    Variable loss = cross_entropy(model->forward(Variable(x)), labels);
+    if (objective) loss = add(loss, objective->compute(true, 1.0, &gen).total);
     loss.backward();
     opt.step();
+    if (prior_opt) prior_opt->step();
   };
   auto infer = [&] {
     NoGradGuard ng;

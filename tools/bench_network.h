@@ -14,7 +14,9 @@ struct StepTiming {
   double peak_mib = 0;  // peak tensor memory held by the caching allocator during the steps
 };
 
-// mode: "train" or "infer".
-StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps);
+// mode: "train" or "infer". lilnetx: the LilNetX objective of the peer script (latents decoded
+// by shared decoders, rate with noise, slice l2 and L2 decay, a second Adam for the priors).
+StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps,
+                          bool lilnetx = false);
 
 }  // namespace lnx::tools
