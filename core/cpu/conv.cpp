@@ -320,29 +320,65 @@ void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, c
   }
 }
 
-// The image (C, H, W) zero-padded to (C, H + 2 * pad_h, W + 2 * pad_w), in scratch slot 0,
-// followed by 16 zeros of slack for the kernel's unmasked tail loads.
-const float* pad_image(const float* x, const Geom& g) {
-  const int64_t hp = g.h + 2 * g.p.pad_h, wp = g.w + 2 * g.p.pad_w, plane = hp * wp;
-  float* xpad = scratch(static_cast<size_t>(g.c * plane + 16), 0);
-  std::fill(xpad, xpad + g.c * plane + 16, 0.0f);
+// The zero-padded image split into stride phases. Padded pixel (R, X) goes to phase
+// (R % stride_h, X % stride_w) at (R / stride_h, X / stride_w), so a strided convolution reads
+// each phase with unit stride: output pixel (r, q) at the phase-width position v = r * WS + q
+// reads tap (c, i, j) at v + tap_offsets[(c, i, j)]. The kernels compute every v < nv,
+// including WS - OW junk positions per row.
+struct Phases {
+  int64_t hs, ws;  // rows and columns of one phase plane
+  int64_t plane;   // hs * ws
+  int64_t chan;    // floats per channel: all its phase planes
+  int64_t nv;      // positions computed: (OH - 1) * WS + OW
+
+  explicit Phases(const Geom& g) {
+    const int64_t hp = g.h + 2 * g.p.pad_h, wp = g.w + 2 * g.p.pad_w;
+    hs = (hp + g.p.stride_h - 1) / g.p.stride_h;
+    ws = (wp + g.p.stride_w - 1) / g.p.stride_w;
+    plane = hs * ws;
+    chan = plane * g.p.stride_h * g.p.stride_w;
+    nv = (g.oh - 1) * ws + g.ow;
+  }
+};
+
+// Builds the phases of image x (C, H, W) in scratch slot 0 as (C, SH*SW, HS, WS), followed by
+// 16 zeros of slack for the kernel's unmasked tail loads.
+const float* phase_image(const float* x, const Geom& g, const Phases& ph) {
+  const Conv2dParams& p = g.p;
+  float* out = scratch(static_cast<size_t>(g.c * ph.chan + 16), 0);
+  std::fill(out, out + g.c * ph.chan + 16, 0.0f);
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.h; ++r) {
       const float* src = x + (c * g.h + r) * g.w;
-      std::copy(src, src + g.w, xpad + c * plane + (r + g.p.pad_h) * wp + g.p.pad_w);
+      const int64_t pr = r + p.pad_h;
+      float* row =
+          out + c * ph.chan + (pr % p.stride_h) * p.stride_w * ph.plane + (pr / p.stride_h) * ph.ws;
+      if (p.stride_w == 1) {
+        std::copy(src, src + g.w, row + p.pad_w);
+        continue;
+      }
+      // One pass per column phase b: input columns q with (q + pad_w) % stride_w == b.
+      for (int64_t b = 0; b < p.stride_w; ++b) {
+        const int64_t q0 = ((b - p.pad_w) % p.stride_w + p.stride_w) % p.stride_w;
+        float* dst = row + b * ph.plane + (q0 + p.pad_w) / p.stride_w;
+        for (int64_t q = q0; q < g.w; q += p.stride_w) *dst++ = src[q];
+      }
     }
-  return xpad;
+  return out;
 }
 
-// Offsets of the taps of one group's column rows (CG*KH*KW) in a padded image of row length
-// wp and plane size plane: tap (c, i, j) reads pixel v at v + offset.
-std::vector<int64_t> tap_offsets(const Geom& g, int64_t wp, int64_t plane) {
+// Offsets of the taps of one group's column rows (CG*KH*KW) in the phase image.
+std::vector<int64_t> tap_offsets(const Geom& g, const Phases& ph) {
+  const Conv2dParams& p = g.p;
   std::vector<int64_t> off(static_cast<size_t>(g.ck));
   for (int64_t c = 0; c < g.cg; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const int64_t di = i * p.dilation_h, dj = j * p.dilation_w;
         off[static_cast<size_t>((c * g.kh + i) * g.kw + j)] =
-            c * plane + i * g.p.dilation_h * wp + j * g.p.dilation_w;
+            c * ph.chan + ((di % p.stride_h) * p.stride_w + dj % p.stride_w) * ph.plane +
+            (di / p.stride_h) * ph.ws + dj / p.stride_w;
+      }
   return off;
 }
 #endif
@@ -366,27 +402,23 @@ void for_each_image(int64_t n, F&& f) {
 // The forward pass over all images with the direct kernel; wt holds each group's weights
 // transposed to (CK, OG) so the kernel broadcasts contiguous rows.
 void forward_direct(const float* xp, const Geom& g, const float* wt, const float* bp, float* yp) {
-  const Conv2dParams& p = g.p;
-  if (p.stride_h == 1 && p.stride_w == 1) {
-    // Stride 1 needs no column matrix at all. On the zero-padded image (C, HP, WP), output
-    // pixel (r, q) computed at the padded-width position v = r * WP + q reads tap (c, i, j) at
-    // v + c * HP * WP + i * dh * WP + j * dw: a constant offset per column row. The kernel
-    // computes all v < (OH-1) * WP + OW, including WP - OW junk columns per row, which are
-    // dropped when the rows are copied out.
-    const int64_t hp = g.h + 2 * p.pad_h, wp = g.w + 2 * p.pad_w, plane = hp * wp;
-    const int64_t nv = (g.oh - 1) * wp + g.ow;
-    const std::vector<int64_t> koff = tap_offsets(g, wp, plane);
+  if (!g.is_pointwise()) {
+    // No column matrix: the kernel reads the taps from the phase image through per-row offsets
+    // (see Phases); the junk positions are dropped when the rows are copied out.
+    const Phases ph(g);
+    const int64_t nv = ph.nv;
+    const std::vector<int64_t> koff = tap_offsets(g, ph);
     for_each_image(g.n, [&](int64_t n) {
       const float* xn = xp + n * g.c * g.hw;                      // (C, H, W)
       float* yn = yp + n * g.o * g.ohw;                           // (O, OH, OW)
-      const float* xpad = pad_image(xn, g);                       // (C, HP, WP)
+      const float* xph = phase_image(xn, g, ph);                  // (C, SH*SW, HS, WS)
       float* ywide = scratch(static_cast<size_t>(g.og * nv), 2);  // (OG, nv)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        direct_gemm(xpad + gi * g.cg * plane, 0, koff.data(), nv, wt + gi * g.ck * g.og, g.og, 1,
+        direct_gemm(xph + gi * g.cg * ph.chan, 0, koff.data(), nv, wt + gi * g.ck * g.og, g.og, 1,
                     nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, ywide, nv);
         for (int64_t o = 0; o < g.og; ++o)
           for (int64_t r = 0; r < g.oh; ++r) {
-            const float* src = ywide + o * nv + r * wp;
+            const float* src = ywide + o * nv + r * ph.ws;
             std::copy(src, src + g.ow, yn + (gi * g.og + o) * g.ohw + r * g.ow);
           }
       }
@@ -540,17 +572,17 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
   // Stride 1: as in the forward pass, the columns are read from the zero-padded image through
   // per-tap offsets, over padded-width pixel positions; grad_y is zero at the junk columns so
   // they add nothing.
-  const int64_t hp = g.h + 2 * p.pad_h, wp = g.w + 2 * p.pad_w, plane = hp * wp;
-  const int64_t nv = (g.oh - 1) * wp + g.ow;
-  const bool implicit = p.stride_h == 1 && p.stride_w == 1;
-  const std::vector<int64_t> joff = tap_offsets(g, wp, plane);
+  const Phases ph(g);
+  const int64_t nv = ph.nv, wp = ph.ws;
+  const bool implicit = !g.is_pointwise();
+  const std::vector<int64_t> joff = tap_offsets(g, ph);
 #endif
   auto accumulate = [&](int64_t n, float* acc) {
     const float* xn = xp + n * g.c * g.hw;
     const float* gyn = gyp + n * g.o * g.ohw;
 #if defined(__AVX512F__)
     if (implicit) {
-      const float* xpad = pad_image(xn, g);                     // (C, HP, WP)
+      const float* xph = phase_image(xn, g, ph);                // (C, HP, WP)
       float* gyt = scratch(static_cast<size_t>(nv * g.og), 2);  // (nv, OG)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         for (int64_t r = 0; r < g.oh; ++r) {  // row by row keeps the strided writes in L1
@@ -561,8 +593,8 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
           }
           if (r + 1 < g.oh) std::fill(dst + g.ow * g.og, dst + wp * g.og, 0.0f);
         }
-        direct_gemm(gyt, g.og, nullptr, g.og, xpad + gi * g.cg * plane, 1, 0, joff.data(), g.ck, nv,
-                    nullptr, true, acc + gi * g.ck * g.og, g.og);
+        direct_gemm(gyt, g.og, nullptr, g.og, xph + gi * g.cg * ph.chan, 1, 0, joff.data(), g.ck,
+                    nv, nullptr, true, acc + gi * g.ck * g.og, g.og);
       }
       return;
     }
