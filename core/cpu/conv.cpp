@@ -1,10 +1,17 @@
-// Convolution kernels: im2col + Eigen GEMM per image, images spread over OpenMP threads (each
-// thread single-threaded GEMMs on its own scratch), which beats splitting the small per-image
-// GEMMs across threads. 1x1 stride-1 unpadded convolutions skip im2col: the image already is the
-// column matrix.
+// Convolution kernels. Images are spread over OpenMP threads, each with its own scratch;
+// within an image everything is one thread's work.
 //
-// Every GEMM is phrased column-major with the pixel axis as rows, so the long dimension (H*W)
-// feeds Eigen's tall micro-kernel panels and no operand or result needs a transposed copy: a
+// With AVX-512 (the -march=native build) all three kernels run on one register-blocked
+// micro-kernel (direct_gemm) instead of Eigen: Eigen packs its operands into a private layout
+// first, and for these thin products (16-64 channels) that copy cost as much as the FMAs. The
+// forward pass and the weight gradient build no column matrix at all: they read the taps
+// straight from the zero-padded image, split into stride phases so every tap is a unit-stride
+// window at a constant offset (see Phases). The stride-1 input gradient is the forward kernel
+// run on grad_y with the flipped kernel; strided input gradients compute a column gradient
+// tile with the micro-kernel and scatter it with col2im.
+//
+// Without AVX-512 (portable builds) the kernels are im2col/col2im on row tiles plus Eigen GEMMs,
+// phrased column-major with the pixel axis as rows so no operand needs a transposed copy: a
 // row-major (C, HW) buffer is a column-major (HW, C) matrix with leading dimension HW.
 #include <omp.h>
 
@@ -171,8 +178,9 @@ void col2im(const float* col, const Geom& g, int64_t r0, int64_t r1, float* x) {
   }
 }
 
-// Output rows per im2col tile: the column tile stays in L2 next to Eigen's packed copy of it,
-// instead of streaming a whole image's columns (0.6 MB for 16 channels at 32x32) through L3.
+// Output rows per column tile: the tile stays in L2 (next to Eigen's packed copy of it in
+// portable builds) instead of streaming a whole image's columns (0.6 MB for 16 channels at
+// 32x32) through L3.
 int64_t tile_rows(const Geom& g) {
   if (g.is_pointwise()) return g.oh;  // no columns to build
   const int64_t budget = kTileBytes / static_cast<int64_t>(sizeof(float));
@@ -183,13 +191,13 @@ int64_t tile_rows(const Geom& g) {
 }
 
 #if defined(__AVX512F__)
-// GEMMs on the column tile without Eigen: Eigen would first copy the tile into its packed
-// layout, which costs as much as the arithmetic for these thin products. The kernel computes
+// The micro-kernel computes
 // y[j][v] (+)= sum_k b[k][j] * a[k][v] for a block of up to 48 v (MR vectors of 16) and 8 j in
 // 24 accumulators: per step k it loads MR vectors of a and broadcasts 8 values of b. The a
 // block (depth x 192 bytes) stays in L1 while the j blocks sweep over it.
-//   forward:         v = pixels, j = output channels, k = column rows (a = columns, b = w^T)
-//   weight gradient: v = output channels, j = column rows, k = pixels (a = grad_y^T, b = col^T)
+//   forward:         v = pixels, j = output channels, k = taps (a = image taps, b = w^T)
+//   weight gradient: v = output channels, j = taps, k = pixels (a = grad_y^T, b = image taps)
+//   column gradient: v = pixels, j = column rows, k = output channels (a = grad_y, b = w)
 struct MicroArgs {
   const float* a;  // a[k][v] at a + k * lda + v, or at a + koff[k] + v when koff is set
   int64_t lda;
@@ -231,7 +239,7 @@ void micro_kernel(const MicroArgs& m) {
     if constexpr (Mode == Addr::RowOffsets) a = m.a + m.koff[k];
     __m512 av[MR];
     for (int i = 0; i < MR; ++i)
-      // With row offsets, a is a padded image with slack at its end (pad_image): the lanes past
+      // With row offsets, a is a phase image with slack at its end (phase_image): lanes past
       // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
       av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
                   ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
@@ -425,25 +433,14 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
     });
     return;
   }
-  const int64_t tile = tile_rows(g);
+  // 1x1, stride 1, no padding: the image (C, H*W) already is the column matrix.
   for_each_image(g.n, [&](int64_t n) {
-    const float* xn = xp + n * g.c * g.hw;  // (C, H, W)
-    float* yn = yp + n * g.o * g.ohw;       // (O, OH, OW)
-    for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
-      const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
-      const float* col = xn;  // (C*KH*KW, np) with leading dimension ld
-      int64_t ld = g.hw;
-      if (!g.is_pointwise()) {
-        float* buf = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
-        im2col(xn, g, r0, r1, buf);
-        col = buf;
-        ld = np;
-      }
-      for (int64_t gi = 0; gi < g.groups; ++gi)
-        direct_gemm(col + gi * g.ck * ld, ld, nullptr, np, wt + gi * g.ck * g.og, g.og, 1, nullptr,
-                    g.og, g.ck, bp ? bp + gi * g.og : nullptr, false,
-                    yn + gi * g.og * g.ohw + r0 * g.ow, g.ohw);
-    }
+    const float* xn = xp + n * g.c * g.hw;  // (C, H*W)
+    float* yn = yp + n * g.o * g.ohw;       // (O, H*W)
+    for (int64_t gi = 0; gi < g.groups; ++gi)
+      direct_gemm(xn + gi * g.cg * g.hw, g.hw, nullptr, g.hw, wt + gi * g.ck * g.og, g.og, 1,
+                  nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, yn + gi * g.og * g.ohw,
+                  g.ohw);
   });
 }
 #endif
@@ -569,11 +566,10 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
   // Adds image n's contribution into acc, per group the weight gradient transposed to (CK, OG):
   // acc_g += col_g * gy_g^T, the sum over the image's pixels.
 #if defined(__AVX512F__)
-  // Stride 1: as in the forward pass, the columns are read from the zero-padded image through
-  // per-tap offsets, over padded-width pixel positions; grad_y is zero at the junk columns so
-  // they add nothing.
+  // As in the forward pass, the taps are read from the phase image over phase-width positions
+  // v; grad_y is transposed to (v, OG) with zeros at the junk positions so they add nothing.
   const Phases ph(g);
-  const int64_t nv = ph.nv, wp = ph.ws;
+  const int64_t nv = ph.nv, ws = ph.ws;
   const bool implicit = !g.is_pointwise();
   const std::vector<int64_t> joff = tap_offsets(g, ph);
 #endif
@@ -582,16 +578,16 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
     const float* gyn = gyp + n * g.o * g.ohw;
 #if defined(__AVX512F__)
     if (implicit) {
-      const float* xph = phase_image(xn, g, ph);                // (C, HP, WP)
+      const float* xph = phase_image(xn, g, ph);                // (C, SH*SW, HS, WS)
       float* gyt = scratch(static_cast<size_t>(nv * g.og), 2);  // (nv, OG)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         for (int64_t r = 0; r < g.oh; ++r) {  // row by row keeps the strided writes in L1
-          float* dst = gyt + r * wp * g.og;
+          float* dst = gyt + r * ws * g.og;
           for (int64_t o = 0; o < g.og; ++o) {
             const float* src = gyn + (gi * g.og + o) * g.ohw + r * g.ow;
             for (int64_t q = 0; q < g.ow; ++q) dst[q * g.og + o] = src[q];
           }
-          if (r + 1 < g.oh) std::fill(dst + g.ow * g.og, dst + wp * g.og, 0.0f);
+          if (r + 1 < g.oh) std::fill(dst + g.ow * g.og, dst + ws * g.og, 0.0f);
         }
         direct_gemm(gyt, g.og, nullptr, g.og, xph + gi * g.cg * ph.chan, 1, 0, joff.data(), g.ck,
                     nv, nullptr, true, acc + gi * g.ck * g.og, g.og);
@@ -612,8 +608,8 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* gyg = gyn + gi * g.og * g.ohw + r0 * g.ow;  // (OG, np), stride OH*OW
 #if defined(__AVX512F__)
-        // The kernel vectorises over output channels, so grad_y's tile is transposed first;
-        // it is CK times smaller than the column tile.
+        // Only 1x1 convolutions get here (col is the image). The kernel vectorises over output
+        // channels, so grad_y's tile is transposed first.
         float* gyt = scratch(static_cast<size_t>(np * g.og), 2);  // (np, OG)
         for (int64_t q0 = 0; q0 < np; q0 += 32)  // blocks keep the strided writes in L1
           for (int64_t o = 0; o < g.og; ++o)
