@@ -187,6 +187,8 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       {{5, 8, 9, 11}, 8, 1, params(1, 0, 1, 1)},     // pointwise
       {{4, 6, 10, 10}, 6, 3, params(1, 1, 1, 6)},    // depthwise
       {{3, 6, 13, 13}, 4, 5, params(3, 2, 2, 2)},    // everything at once
+      {{3, 5, 18, 37}, 7, 3, params(2, 1, 1, 1)},    // stride 2 on rows of 16+ (odd padding)
+      {{2, 5, 17, 34}, 6, 3, params(2, 2, 1, 1)},    // stride 2, even padding
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);

@@ -365,6 +365,20 @@ const float* phase_image(const float* x, const Geom& g, const Phases& ph) {
         std::copy(src, src + g.w, row + p.pad_w);
         continue;
       }
+      if (p.stride_w == 2) {  // the common downsampling case: split 16 columns at a time
+        float* even = row + (p.pad_w % 2) * ph.plane + p.pad_w / 2;             // q = 0, 2, ...
+        float* odd = row + ((p.pad_w + 1) % 2) * ph.plane + (p.pad_w + 1) / 2;  // q = 1, 3, ...
+        int64_t q = 0;
+        for (; q + 16 <= g.w; q += 16) {
+          const __m512 v = _mm512_loadu_ps(src + q);
+          _mm256_storeu_ps(even + q / 2,
+                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, v)));
+          _mm256_storeu_ps(odd + q / 2,
+                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0xAAAA, v)));
+        }
+        for (; q < g.w; ++q) (q % 2 ? odd : even)[q / 2] = src[q];
+        continue;
+      }
       // One pass per column phase b: input columns q with (q + pad_w) % stride_w == b.
       for (int64_t b = 0; b < p.stride_w; ++b) {
         const int64_t q0 = ((b - p.pad_w) % p.stride_w + p.stride_w) % p.stride_w;
