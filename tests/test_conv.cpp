@@ -174,7 +174,8 @@ TEST_CASE("conv2d gradients without bias, 1x1 and stem shapes", "[conv][gradchec
 }
 
 TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]") {
-  // Batches large enough to run the threaded paths and the per-thread weight-gradient sums.
+  // The first two are large enough to run the threaded paths and the per-thread weight-gradient
+  // sums (conv_threads in core/cpu/conv.cpp).
   Generator gen(3);
   struct Case {
     Shape x;
@@ -182,8 +183,8 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
     Conv2dParams p;
   };
   const Case cases[] = {
-      {{8, 3, 16, 16}, 16, 3, params(1, 1, 1, 1)},   // stem
-      {{6, 16, 12, 12}, 32, 3, params(2, 1, 1, 1)},  // downsampling
+      {{8, 3, 32, 32}, 16, 3, params(1, 1, 1, 1)},   // stem
+      {{6, 16, 24, 24}, 32, 3, params(2, 1, 1, 1)},  // downsampling
       {{5, 8, 9, 11}, 8, 1, params(1, 0, 1, 1)},     // pointwise
       {{4, 6, 10, 10}, 6, 3, params(1, 1, 1, 6)},    // depthwise
       {{3, 6, 13, 13}, 4, 5, params(3, 2, 2, 2)},    // everything at once

@@ -405,11 +405,20 @@ std::vector<int64_t> tap_offsets(const Geom& g, const Phases& ph) {
 }
 #endif
 
-// Runs f(image) for every image, spread over threads when there are several images. With one
-// image the loop stays serial so Eigen may use the threads inside each GEMM instead.
+// Threads worth using for a convolution: one when there is a single image (portable builds then
+// let Eigen thread each GEMM) or too little work to pay for waking the team and meeting at its
+// barrier (gradient checks run thousands of tiny convolutions).
+int conv_threads(const Geom& g) {
+  constexpr int64_t kMinParallelMacs = int64_t{1} << 20;
+  if (g.n < 2 || g.n * g.o * g.ck * g.ohw < kMinParallelMacs) return 1;
+  return omp_get_max_threads();
+}
+
+// Runs f(image) for every image, spread over the threads conv_threads(g) allows.
 template <typename F>
-void for_each_image(int64_t n, F&& f) {
-  if (n > 1 && omp_get_max_threads() > 1) {
+void for_each_image(const Geom& g, F&& f) {
+  const int64_t n = g.n;
+  if (conv_threads(g) > 1) {
     // Dynamic: on a shared machine a descheduled thread should not hold the others back.
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i = 0; i < n; ++i) f(i);
@@ -430,7 +439,7 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
     const Phases ph(g);
     const int64_t nv = ph.nv;
     const std::vector<int64_t> koff = tap_offsets(g, ph);
-    for_each_image(g.n, [&](int64_t n) {
+    for_each_image(g, [&](int64_t n) {
       const float* xn = xp + n * g.c * g.hw;                      // (C, H, W)
       float* yn = yp + n * g.o * g.ohw;                           // (O, OH, OW)
       const float* xph = phase_image(xn, g, ph);                  // (C, SH*SW, HS, WS)
@@ -448,7 +457,7 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
     return;
   }
   // 1x1, stride 1, no padding: the image (C, H*W) already is the column matrix.
-  for_each_image(g.n, [&](int64_t n) {
+  for_each_image(g, [&](int64_t n) {
     const float* xn = xp + n * g.c * g.hw;  // (C, H*W)
     float* yn = yp + n * g.o * g.ohw;       // (O, H*W)
     for (int64_t gi = 0; gi < g.groups; ++gi)
@@ -476,7 +485,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
   forward_direct(xp, g, wt.data(), bp, yp);
 #else
   const int64_t tile = tile_rows(g);
-  for_each_image(g.n, [&](int64_t n) {
+  for_each_image(g, [&](int64_t n) {
     const float* xn = xp + n * g.c * g.hw;
     float* yn = yp + n * g.o * g.ohw;
     for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
@@ -538,7 +547,7 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, co
   }
 #endif
   const int64_t tile = tile_rows(g);
-  for_each_image(g.n, [&](int64_t n) {
+  for_each_image(g, [&](int64_t n) {
     const float* gyn = gyp + n * g.o * g.ohw;
     float* gxn = gxp + n * g.c * g.hw;
     if (!g.is_pointwise()) std::fill(gxn, gxn + g.c * g.hw, 0.0f);
@@ -646,7 +655,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
 
   // Each thread sums its images into a private copy; the copies are then reduced in parallel
   // and transposed back to (O, CK) per group.
-  const int threads = g.n > 1 ? omp_get_max_threads() : 1;
+  const int threads = conv_threads(g);
   std::vector<float*> partial(static_cast<size_t>(threads), nullptr);
 #pragma omp parallel num_threads(threads)
   {
