@@ -226,6 +226,15 @@ TEST_CASE("conv2d accepts non-contiguous inputs and skips unneeded gradients", "
   CHECK(wv.grad().shape() == w.shape());
 }
 
+TEST_CASE("conv2d handles an empty batch", "[conv]") {
+  const Tensor x = zeros({0, 4, 8, 8}), w = ones({8, 4, 3, 3});
+  const Conv2dParams p = params(1, 1, 1, 1);
+  CHECK(ops::conv2d(x, w, Tensor(), p).shape() == Shape{0, 8, 8, 8});
+  CHECK(ops::conv2d_backward_input(zeros({0, 8, 8, 8}), w, x.shape(), p).shape() == x.shape());
+  const Tensor gw = ops::conv2d_backward_weight(zeros({0, 8, 8, 8}), x, w.shape(), p);
+  CHECK(ops::sum(ops::unary(UnaryOp::Abs, gw)).item() == 0.0);
+}
+
 TEST_CASE("conv2d reports bad arguments", "[conv][errors]") {
   const Tensor x = zeros({2, 4, 8, 8});
   const Tensor w = zeros({8, 4, 3, 3});
