@@ -71,10 +71,11 @@ Geom geometry(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams
 }
 
 // Scratch that lives as long as its thread (OpenMP keeps its pool), so steady-state calls do not
-// allocate. Slot 0 holds column tiles, slot 1 per-thread weight-gradient partial sums, slot 2
-// a transposed grad_y tile.
+// allocate. Slot 0 holds column tiles or phase images, slot 1 per-thread weight-gradient partial
+// sums, slot 2 a transposed grad_y tile or a wide output, slot 3 (calling thread only, outside
+// the image loop) repacked weights.
 float* scratch(size_t count, int slot) {
-  thread_local std::vector<float> buffers[3];
+  thread_local std::vector<float> buffers[4];
   std::vector<float>& b = buffers[slot];
   if (b.size() < count) b.resize(count);
   return b.data();
@@ -477,12 +478,12 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
   const float* bp = b.defined() ? b.data<float>() : nullptr;  // (O)
   float* yp = y.data<float>();                                // (N, O, OH, OW)
 #if defined(__AVX512F__)
-  std::vector<float> wt(static_cast<size_t>(g.o * g.ck));  // (groups, CK, OG)
+  float* wt = scratch(static_cast<size_t>(g.o * g.ck), 3);  // (groups, CK, OG)
   for (int64_t gi = 0; gi < g.groups; ++gi)
     for (int64_t o = 0; o < g.og; ++o)
       for (int64_t k = 0; k < g.ck; ++k)
-        wt[static_cast<size_t>((gi * g.ck + k) * g.og + o)] = wp[(gi * g.og + o) * g.ck + k];
-  forward_direct(xp, g, wt.data(), bp, yp);
+        wt[(gi * g.ck + k) * g.og + o] = wp[(gi * g.og + o) * g.ck + k];
+  forward_direct(xp, g, wt, bp, yp);
 #else
   const int64_t tile = tile_rows(g);
   for_each_image(g, [&](int64_t n) {
@@ -533,16 +534,16 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, co
     tp.pad_w = tpad_w;
     const Geom t = geometry(grad_y.shape(), {g.c, g.og, g.kh, g.kw}, grad_x.shape(), tp);
     // wt[gi][(o, i, j)][c] = w[gi*OG + o][c][KH-1-i][KW-1-j]: (groups, OG*KH*KW, CG)
-    std::vector<float> wt(static_cast<size_t>(g.o * g.ck));
+    float* wt = scratch(static_cast<size_t>(g.o * g.ck), 3);
     for (int64_t gi = 0; gi < g.groups; ++gi)
       for (int64_t o = 0; o < g.og; ++o)
         for (int64_t c = 0; c < g.cg; ++c)
           for (int64_t i = 0; i < g.kh; ++i)
             for (int64_t j = 0; j < g.kw; ++j)
-              wt[static_cast<size_t>(((gi * g.og + o) * g.kh * g.kw + i * g.kw + j) * g.cg + c)] =
+              wt[((gi * g.og + o) * g.kh * g.kw + i * g.kw + j) * g.cg + c] =
                   wp[(((gi * g.og + o) * g.cg + c) * g.kh + (g.kh - 1 - i)) * g.kw +
                      (g.kw - 1 - j)];
-    forward_direct(gyp, t, wt.data(), nullptr, gxp);
+    forward_direct(gyp, t, wt, nullptr, gxp);
     return;
   }
 #endif
