@@ -190,6 +190,8 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       {{3, 6, 13, 13}, 4, 5, params(3, 2, 2, 2)},    // everything at once
       {{3, 5, 18, 37}, 7, 3, params(2, 1, 1, 1)},    // stride 2 on rows of 16+ (odd padding)
       {{2, 5, 17, 34}, 6, 3, params(2, 2, 1, 1)},    // stride 2, even padding
+      {{3, 16, 13, 16}, 12, 3, params(2, 1, 1, 1)},  // 7x8 output: rows of 8, odd row count
+      {{2, 8, 5, 8}, 10, 3, params(1, 1, 1, 1)},     // 5x8, and an 8-wide input gradient
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);

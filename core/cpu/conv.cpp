@@ -211,13 +211,16 @@ struct MicroArgs {
   int64_t ldy;
   const float* bias;  // per j; null for zero
   bool accumulate;    // add to y instead of overwriting it (bias ignored)
+  bool row_pairs;     // with koff: v counts pixels of 8-wide rows lda apart (see Addr)
   __mmask16 tail;     // valid lanes of the last vector
 };
 
 // How the kernel addresses its operands: rows of a and columns of b at fixed strides, rows of
 // a at per-k offsets (koff), or columns of b at per-j offsets (joff). Separate instantiations
-// keep the strided case free of the offset tables' extra registers.
-enum class Addr { Strided, RowOffsets, ColOffsets };
+// keep the strided case free of the offset tables' extra registers. RowPairs is RowOffsets for
+// 8-pixel-wide outputs: each vector is assembled from two image rows lda apart, so no lanes
+// are spent on the padding columns between rows (a third of them at 8x8).
+enum class Addr { Strided, RowOffsets, ColOffsets, RowPairs };
 
 template <int MR, int NR, bool Tail, Addr Mode>
 void micro_kernel(const MicroArgs& m) {
@@ -237,14 +240,27 @@ void micro_kernel(const MicroArgs& m) {
   if constexpr (Mode == Addr::ColOffsets)
     for (int j = 0; j < NR; ++j) bj_row[j] = m.b + m.joff[j];
   for (int64_t k = 0; k < m.depth; ++k, a += m.lda, b += m.ldb) {
-    if constexpr (Mode == Addr::RowOffsets) a = m.a + m.koff[k];
+    if constexpr (Mode == Addr::RowOffsets || Mode == Addr::RowPairs) a = m.a + m.koff[k];
     __m512 av[MR];
-    for (int i = 0; i < MR; ++i)
-      // With row offsets, a is a phase image with slack at its end (phase_image): lanes past
-      // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
-      av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
-                  ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
-                  : _mm512_loadu_ps(a + 16 * i);
+    if constexpr (Mode == Addr::RowPairs) {
+      for (int i = 0; i < MR; ++i) {
+        const float* lo = a + 2 * i * m.lda;
+        const __m512 low = _mm512_castps256_ps512(_mm256_loadu_ps(lo));
+        if (Tail && i == MR - 1) {  // a last single row: the upper lanes stay unused
+          av[i] = low;
+        } else {
+          const __m256d high = _mm256_castps_pd(_mm256_loadu_ps(lo + m.lda));
+          av[i] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(low), high, 1));
+        }
+      }
+    } else {
+      for (int i = 0; i < MR; ++i)
+        // With row offsets, a is a phase image with slack at its end (phase_image): lanes past
+        // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
+        av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
+                    ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
+                    : _mm512_loadu_ps(a + 16 * i);
+    }
     for (int j = 0; j < NR; ++j) {
       const __m512 bj =
           _mm512_set1_ps(Mode == Addr::ColOffsets ? bj_row[j][k * m.ldb] : b[j * m.bstride]);
@@ -297,6 +313,7 @@ void micro_mr(int mr, int nr, bool tail, const MicroArgs& m) {
 }
 
 void micro(int mr, int nr, bool tail, const MicroArgs& m) {
+  if (m.koff && m.row_pairs) return micro_mr<Addr::RowPairs>(mr, nr, tail, m);
   if (m.koff) return micro_mr<Addr::RowOffsets>(mr, nr, tail, m);
   if (m.joff) return micro_mr<Addr::ColOffsets>(mr, nr, tail, m);
   micro_mr<Addr::Strided>(mr, nr, tail, m);
@@ -323,8 +340,38 @@ void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, c
                         ldy,
                         bias ? bias + j0 : nullptr,
                         accumulate,
+                        false,
                         static_cast<__mmask16>((1u << last) - 1u)};
       micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), last != 16, m);
+    }
+  }
+}
+
+// y[j][v] = sum_k b[k][j] * a[v] + bias[j] as direct_gemm with tap offsets koff, for output
+// rows of 8 pixels: v counts pixels, and pixel v is at a + (v / 8) * ws + v % 8 + koff[k].
+void direct_gemm_rows8(const float* a, int64_t ws, const int64_t* koff, int64_t nv, const float* b,
+                       int64_t ldb, int64_t nj, int64_t depth, const float* bias, float* y,
+                       int64_t ldy) {
+  for (int64_t v0 = 0; v0 < nv; v0 += 48) {
+    const int64_t rem = std::min<int64_t>(48, nv - v0);  // a multiple of 8
+    const int mr = static_cast<int>((rem + 15) / 16);
+    const bool tail = rem % 16 != 0;
+    for (int64_t j0 = 0; j0 < nj; j0 += 8) {
+      const MicroArgs m{a + v0 / 8 * ws,
+                        ws,
+                        koff,
+                        b + j0,
+                        ldb,
+                        1,
+                        nullptr,
+                        depth,
+                        y + j0 * ldy + v0,
+                        ldy,
+                        bias ? bias + j0 : nullptr,
+                        false,
+                        true,
+                        static_cast<__mmask16>(tail ? 0xFF : 0xFFFF)};
+      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), tail, m);
     }
   }
 }
@@ -441,9 +488,16 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
     const int64_t nv = ph.nv;
     const std::vector<int64_t> koff = tap_offsets(g, ph);
     for_each_image(g, [&](int64_t n) {
-      const float* xn = xp + n * g.c * g.hw;                      // (C, H, W)
-      float* yn = yp + n * g.o * g.ohw;                           // (O, OH, OW)
-      const float* xph = phase_image(xn, g, ph);                  // (C, SH*SW, HS, WS)
+      const float* xn = xp + n * g.c * g.hw;      // (C, H, W)
+      float* yn = yp + n * g.o * g.ohw;           // (O, OH, OW)
+      const float* xph = phase_image(xn, g, ph);  // (C, SH*SW, HS, WS)
+      if (g.ow == 8) {  // rows of 8: no junk lanes, so the kernel writes y directly
+        for (int64_t gi = 0; gi < g.groups; ++gi)
+          direct_gemm_rows8(xph + gi * g.cg * ph.chan, ph.ws, koff.data(), g.ohw,
+                            wt + gi * g.ck * g.og, g.og, g.og, g.ck, bp ? bp + gi * g.og : nullptr,
+                            yn + gi * g.og * g.ohw, g.ohw);
+        return;
+      }
       float* ywide = scratch(static_cast<size_t>(g.og * nv), 2);  // (OG, nv)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         direct_gemm(xph + gi * g.cg * ph.chan, 0, koff.data(), nv, wt + gi * g.ck * g.og, g.og, 1,
