@@ -174,7 +174,8 @@ TEST_CASE("conv2d gradients without bias, 1x1 and stem shapes", "[conv][gradchec
 }
 
 TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]") {
-  // Batches large enough to run the threaded paths and the per-thread weight-gradient sums.
+  // The first two are large enough to run the threaded paths and the per-thread weight-gradient
+  // sums (conv_threads in core/cpu/conv.cpp).
   Generator gen(3);
   struct Case {
     Shape x;
@@ -182,11 +183,15 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
     Conv2dParams p;
   };
   const Case cases[] = {
-      {{8, 3, 16, 16}, 16, 3, params(1, 1, 1, 1)},   // stem
-      {{6, 16, 12, 12}, 32, 3, params(2, 1, 1, 1)},  // downsampling
+      {{8, 3, 32, 32}, 16, 3, params(1, 1, 1, 1)},   // stem
+      {{6, 16, 24, 24}, 32, 3, params(2, 1, 1, 1)},  // downsampling
       {{5, 8, 9, 11}, 8, 1, params(1, 0, 1, 1)},     // pointwise
       {{4, 6, 10, 10}, 6, 3, params(1, 1, 1, 6)},    // depthwise
       {{3, 6, 13, 13}, 4, 5, params(3, 2, 2, 2)},    // everything at once
+      {{3, 5, 18, 37}, 7, 3, params(2, 1, 1, 1)},    // stride 2 on rows of 16+ (odd padding)
+      {{2, 5, 17, 34}, 6, 3, params(2, 2, 1, 1)},    // stride 2, even padding
+      {{3, 16, 13, 16}, 12, 3, params(2, 1, 1, 1)},  // 7x8 output: rows of 8, odd row count
+      {{2, 8, 5, 8}, 10, 3, params(1, 1, 1, 1)},     // 5x8, and an 8-wide input gradient
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);
@@ -221,6 +226,15 @@ TEST_CASE("conv2d accepts non-contiguous inputs and skips unneeded gradients", "
   CHECK_FALSE(x.grad().defined());
   REQUIRE(wv.grad().defined());
   CHECK(wv.grad().shape() == w.shape());
+}
+
+TEST_CASE("conv2d handles an empty batch", "[conv]") {
+  const Tensor x = zeros({0, 4, 8, 8}), w = ones({8, 4, 3, 3});
+  const Conv2dParams p = params(1, 1, 1, 1);
+  CHECK(ops::conv2d(x, w, Tensor(), p).shape() == Shape{0, 8, 8, 8});
+  CHECK(ops::conv2d_backward_input(zeros({0, 8, 8, 8}), w, x.shape(), p).shape() == x.shape());
+  const Tensor gw = ops::conv2d_backward_weight(zeros({0, 8, 8, 8}), x, w.shape(), p);
+  CHECK(ops::sum(ops::unary(UnaryOp::Abs, gw)).item() == 0.0);
 }
 
 TEST_CASE("conv2d reports bad arguments", "[conv][errors]") {

@@ -1,10 +1,17 @@
-// Convolution kernels: im2col + Eigen GEMM per image, images spread over OpenMP threads (each
-// thread single-threaded GEMMs on its own scratch), which beats splitting the small per-image
-// GEMMs across threads. 1x1 stride-1 unpadded convolutions skip im2col: the image already is the
-// column matrix.
+// Convolution kernels. Images are spread over OpenMP threads, each with its own scratch;
+// within an image everything is one thread's work.
 //
-// Every GEMM is phrased column-major with the pixel axis as rows, so the long dimension (H*W)
-// feeds Eigen's tall micro-kernel panels and no operand or result needs a transposed copy: a
+// With AVX-512 (the -march=native build) all three kernels run on one register-blocked
+// micro-kernel (direct_gemm) instead of Eigen: Eigen packs its operands into a private layout
+// first, and for these thin products (16-64 channels) that copy cost as much as the FMAs. The
+// forward pass and the weight gradient build no column matrix at all: they read the taps
+// straight from the zero-padded image, split into stride phases so every tap is a unit-stride
+// window at a constant offset (see Phases). The stride-1 input gradient is the forward kernel
+// run on grad_y with the flipped kernel; strided input gradients compute a column gradient
+// tile with the micro-kernel and scatter it with col2im.
+//
+// Without AVX-512 (portable builds) the kernels are im2col/col2im on row tiles plus Eigen GEMMs,
+// phrased column-major with the pixel axis as rows so no operand needs a transposed copy: a
 // row-major (C, HW) buffer is a column-major (HW, C) matrix with leading dimension HW.
 #include <omp.h>
 
@@ -64,10 +71,11 @@ Geom geometry(const Shape& x, const Shape& w, const Shape& y, const Conv2dParams
 }
 
 // Scratch that lives as long as its thread (OpenMP keeps its pool), so steady-state calls do not
-// allocate. Slot 0 holds column tiles, slot 1 per-thread weight-gradient partial sums, slot 2
-// a transposed grad_y tile.
+// allocate. Slot 0 holds column tiles or phase images, slot 1 per-thread weight-gradient partial
+// sums, slot 2 a transposed grad_y tile or a wide output, slot 3 (calling thread only, outside
+// the image loop) repacked weights.
 float* scratch(size_t count, int slot) {
-  thread_local std::vector<float> buffers[3];
+  thread_local std::vector<float> buffers[4];
   std::vector<float>& b = buffers[slot];
   if (b.size() < count) b.resize(count);
   return b.data();
@@ -171,8 +179,9 @@ void col2im(const float* col, const Geom& g, int64_t r0, int64_t r1, float* x) {
   }
 }
 
-// Output rows per im2col tile: the column tile stays in L2 next to Eigen's packed copy of it,
-// instead of streaming a whole image's columns (0.6 MB for 16 channels at 32x32) through L3.
+// Output rows per column tile: the tile stays in L2 (next to Eigen's packed copy of it in
+// portable builds) instead of streaming a whole image's columns (0.6 MB for 16 channels at
+// 32x32) through L3.
 int64_t tile_rows(const Geom& g) {
   if (g.is_pointwise()) return g.oh;  // no columns to build
   const int64_t budget = kTileBytes / static_cast<int64_t>(sizeof(float));
@@ -183,13 +192,13 @@ int64_t tile_rows(const Geom& g) {
 }
 
 #if defined(__AVX512F__)
-// GEMMs on the column tile without Eigen: Eigen would first copy the tile into its packed
-// layout, which costs as much as the arithmetic for these thin products. The kernel computes
+// The micro-kernel computes
 // y[j][v] (+)= sum_k b[k][j] * a[k][v] for a block of up to 48 v (MR vectors of 16) and 8 j in
 // 24 accumulators: per step k it loads MR vectors of a and broadcasts 8 values of b. The a
 // block (depth x 192 bytes) stays in L1 while the j blocks sweep over it.
-//   forward:         v = pixels, j = output channels, k = column rows (a = columns, b = w^T)
-//   weight gradient: v = output channels, j = column rows, k = pixels (a = grad_y^T, b = col^T)
+//   forward:         v = pixels, j = output channels, k = taps (a = image taps, b = w^T)
+//   weight gradient: v = output channels, j = taps, k = pixels (a = grad_y^T, b = image taps)
+//   column gradient: v = pixels, j = column rows, k = output channels (a = grad_y, b = w)
 struct MicroArgs {
   const float* a;  // a[k][v] at a + k * lda + v, or at a + koff[k] + v when koff is set
   int64_t lda;
@@ -202,13 +211,16 @@ struct MicroArgs {
   int64_t ldy;
   const float* bias;  // per j; null for zero
   bool accumulate;    // add to y instead of overwriting it (bias ignored)
+  bool row_pairs;     // with koff: v counts pixels of 8-wide rows lda apart (see Addr)
   __mmask16 tail;     // valid lanes of the last vector
 };
 
 // How the kernel addresses its operands: rows of a and columns of b at fixed strides, rows of
 // a at per-k offsets (koff), or columns of b at per-j offsets (joff). Separate instantiations
-// keep the strided case free of the offset tables' extra registers.
-enum class Addr { Strided, RowOffsets, ColOffsets };
+// keep the strided case free of the offset tables' extra registers. RowPairs is RowOffsets for
+// 8-pixel-wide outputs: each vector is assembled from two image rows lda apart, so no lanes
+// are spent on the padding columns between rows (a third of them at 8x8).
+enum class Addr { Strided, RowOffsets, ColOffsets, RowPairs };
 
 template <int MR, int NR, bool Tail, Addr Mode>
 void micro_kernel(const MicroArgs& m) {
@@ -228,14 +240,27 @@ void micro_kernel(const MicroArgs& m) {
   if constexpr (Mode == Addr::ColOffsets)
     for (int j = 0; j < NR; ++j) bj_row[j] = m.b + m.joff[j];
   for (int64_t k = 0; k < m.depth; ++k, a += m.lda, b += m.ldb) {
-    if constexpr (Mode == Addr::RowOffsets) a = m.a + m.koff[k];
+    if constexpr (Mode == Addr::RowOffsets || Mode == Addr::RowPairs) a = m.a + m.koff[k];
     __m512 av[MR];
-    for (int i = 0; i < MR; ++i)
-      // With row offsets, a is a padded image with slack at its end (pad_image): the lanes past
-      // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
-      av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
-                  ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
-                  : _mm512_loadu_ps(a + 16 * i);
+    if constexpr (Mode == Addr::RowPairs) {
+      for (int i = 0; i < MR; ++i) {
+        const float* lo = a + 2 * i * m.lda;
+        const __m512 low = _mm512_castps256_ps512(_mm256_loadu_ps(lo));
+        if (Tail && i == MR - 1) {  // a last single row: the upper lanes stay unused
+          av[i] = low;
+        } else {
+          const __m256d high = _mm256_castps_pd(_mm256_loadu_ps(lo + m.lda));
+          av[i] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(low), high, 1));
+        }
+      }
+    } else {
+      for (int i = 0; i < MR; ++i)
+        // With row offsets, a is a phase image with slack at its end (phase_image): lanes past
+        // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
+        av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
+                    ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
+                    : _mm512_loadu_ps(a + 16 * i);
+    }
     for (int j = 0; j < NR; ++j) {
       const __m512 bj =
           _mm512_set1_ps(Mode == Addr::ColOffsets ? bj_row[j][k * m.ldb] : b[j * m.bstride]);
@@ -288,6 +313,7 @@ void micro_mr(int mr, int nr, bool tail, const MicroArgs& m) {
 }
 
 void micro(int mr, int nr, bool tail, const MicroArgs& m) {
+  if (m.koff && m.row_pairs) return micro_mr<Addr::RowPairs>(mr, nr, tail, m);
   if (m.koff) return micro_mr<Addr::RowOffsets>(mr, nr, tail, m);
   if (m.joff) return micro_mr<Addr::ColOffsets>(mr, nr, tail, m);
   micro_mr<Addr::Strided>(mr, nr, tail, m);
@@ -314,44 +340,133 @@ void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, c
                         ldy,
                         bias ? bias + j0 : nullptr,
                         accumulate,
+                        false,
                         static_cast<__mmask16>((1u << last) - 1u)};
       micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), last != 16, m);
     }
   }
 }
 
-// The image (C, H, W) zero-padded to (C, H + 2 * pad_h, W + 2 * pad_w), in scratch slot 0,
-// followed by 16 zeros of slack for the kernel's unmasked tail loads.
-const float* pad_image(const float* x, const Geom& g) {
-  const int64_t hp = g.h + 2 * g.p.pad_h, wp = g.w + 2 * g.p.pad_w, plane = hp * wp;
-  float* xpad = scratch(static_cast<size_t>(g.c * plane + 16), 0);
-  std::fill(xpad, xpad + g.c * plane + 16, 0.0f);
+// y[j][v] = sum_k b[k][j] * a[v] + bias[j] as direct_gemm with tap offsets koff, for output
+// rows of 8 pixels: v counts pixels, and pixel v is at a + (v / 8) * ws + v % 8 + koff[k].
+void direct_gemm_rows8(const float* a, int64_t ws, const int64_t* koff, int64_t nv, const float* b,
+                       int64_t ldb, int64_t nj, int64_t depth, const float* bias, float* y,
+                       int64_t ldy) {
+  for (int64_t v0 = 0; v0 < nv; v0 += 48) {
+    const int64_t rem = std::min<int64_t>(48, nv - v0);  // a multiple of 8
+    const int mr = static_cast<int>((rem + 15) / 16);
+    const bool tail = rem % 16 != 0;
+    for (int64_t j0 = 0; j0 < nj; j0 += 8) {
+      const MicroArgs m{a + v0 / 8 * ws,
+                        ws,
+                        koff,
+                        b + j0,
+                        ldb,
+                        1,
+                        nullptr,
+                        depth,
+                        y + j0 * ldy + v0,
+                        ldy,
+                        bias ? bias + j0 : nullptr,
+                        false,
+                        true,
+                        static_cast<__mmask16>(tail ? 0xFF : 0xFFFF)};
+      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), tail, m);
+    }
+  }
+}
+
+// The zero-padded image split into stride phases. Padded pixel (R, X) goes to phase
+// (R % stride_h, X % stride_w) at (R / stride_h, X / stride_w), so a strided convolution reads
+// each phase with unit stride: output pixel (r, q) at the phase-width position v = r * WS + q
+// reads tap (c, i, j) at v + tap_offsets[(c, i, j)]. The kernels compute every v < nv,
+// including WS - OW junk positions per row.
+struct Phases {
+  int64_t hs, ws;  // rows and columns of one phase plane
+  int64_t plane;   // hs * ws
+  int64_t chan;    // floats per channel: all its phase planes
+  int64_t nv;      // positions computed: (OH - 1) * WS + OW
+
+  explicit Phases(const Geom& g) {
+    const int64_t hp = g.h + 2 * g.p.pad_h, wp = g.w + 2 * g.p.pad_w;
+    hs = (hp + g.p.stride_h - 1) / g.p.stride_h;
+    ws = (wp + g.p.stride_w - 1) / g.p.stride_w;
+    plane = hs * ws;
+    chan = plane * g.p.stride_h * g.p.stride_w;
+    nv = (g.oh - 1) * ws + g.ow;
+  }
+};
+
+// Builds the phases of image x (C, H, W) in scratch slot 0 as (C, SH*SW, HS, WS), followed by
+// 16 zeros of slack for the kernel's unmasked tail loads.
+const float* phase_image(const float* x, const Geom& g, const Phases& ph) {
+  const Conv2dParams& p = g.p;
+  float* out = scratch(static_cast<size_t>(g.c * ph.chan + 16), 0);
+  std::fill(out, out + g.c * ph.chan + 16, 0.0f);
   for (int64_t c = 0; c < g.c; ++c)
     for (int64_t r = 0; r < g.h; ++r) {
       const float* src = x + (c * g.h + r) * g.w;
-      std::copy(src, src + g.w, xpad + c * plane + (r + g.p.pad_h) * wp + g.p.pad_w);
+      const int64_t pr = r + p.pad_h;
+      float* row =
+          out + c * ph.chan + (pr % p.stride_h) * p.stride_w * ph.plane + (pr / p.stride_h) * ph.ws;
+      if (p.stride_w == 1) {
+        std::copy(src, src + g.w, row + p.pad_w);
+        continue;
+      }
+      if (p.stride_w == 2) {  // the common downsampling case: split 16 columns at a time
+        float* even = row + (p.pad_w % 2) * ph.plane + p.pad_w / 2;             // q = 0, 2, ...
+        float* odd = row + ((p.pad_w + 1) % 2) * ph.plane + (p.pad_w + 1) / 2;  // q = 1, 3, ...
+        int64_t q = 0;
+        for (; q + 16 <= g.w; q += 16) {
+          const __m512 v = _mm512_loadu_ps(src + q);
+          _mm256_storeu_ps(even + q / 2,
+                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, v)));
+          _mm256_storeu_ps(odd + q / 2,
+                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0xAAAA, v)));
+        }
+        for (; q < g.w; ++q) (q % 2 ? odd : even)[q / 2] = src[q];
+        continue;
+      }
+      // One pass per column phase b: input columns q with (q + pad_w) % stride_w == b.
+      for (int64_t b = 0; b < p.stride_w; ++b) {
+        const int64_t q0 = ((b - p.pad_w) % p.stride_w + p.stride_w) % p.stride_w;
+        float* dst = row + b * ph.plane + (q0 + p.pad_w) / p.stride_w;
+        for (int64_t q = q0; q < g.w; q += p.stride_w) *dst++ = src[q];
+      }
     }
-  return xpad;
+  return out;
 }
 
-// Offsets of the taps of one group's column rows (CG*KH*KW) in a padded image of row length
-// wp and plane size plane: tap (c, i, j) reads pixel v at v + offset.
-std::vector<int64_t> tap_offsets(const Geom& g, int64_t wp, int64_t plane) {
+// Offsets of the taps of one group's column rows (CG*KH*KW) in the phase image.
+std::vector<int64_t> tap_offsets(const Geom& g, const Phases& ph) {
+  const Conv2dParams& p = g.p;
   std::vector<int64_t> off(static_cast<size_t>(g.ck));
   for (int64_t c = 0; c < g.cg; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const int64_t di = i * p.dilation_h, dj = j * p.dilation_w;
         off[static_cast<size_t>((c * g.kh + i) * g.kw + j)] =
-            c * plane + i * g.p.dilation_h * wp + j * g.p.dilation_w;
+            c * ph.chan + ((di % p.stride_h) * p.stride_w + dj % p.stride_w) * ph.plane +
+            (di / p.stride_h) * ph.ws + dj / p.stride_w;
+      }
   return off;
 }
 #endif
 
-// Runs f(image) for every image, spread over threads when there are several images. With one
-// image the loop stays serial so Eigen may use the threads inside each GEMM instead.
+// Threads worth using for a convolution: one when there is a single image (portable builds then
+// let Eigen thread each GEMM) or too little work to pay for waking the team and meeting at its
+// barrier (gradient checks run thousands of tiny convolutions).
+int conv_threads(const Geom& g) {
+  constexpr int64_t kMinParallelMacs = int64_t{1} << 20;
+  if (g.n < 2 || g.n * g.o * g.ck * g.ohw < kMinParallelMacs) return 1;
+  return omp_get_max_threads();
+}
+
+// Runs f(image) for every image, spread over the threads conv_threads(g) allows.
 template <typename F>
-void for_each_image(int64_t n, F&& f) {
-  if (n > 1 && omp_get_max_threads() > 1) {
+void for_each_image(const Geom& g, F&& f) {
+  const int64_t n = g.n;
+  if (conv_threads(g) > 1) {
     // Dynamic: on a shared machine a descheduled thread should not hold the others back.
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i = 0; i < n; ++i) f(i);
@@ -366,52 +481,44 @@ void for_each_image(int64_t n, F&& f) {
 // The forward pass over all images with the direct kernel; wt holds each group's weights
 // transposed to (CK, OG) so the kernel broadcasts contiguous rows.
 void forward_direct(const float* xp, const Geom& g, const float* wt, const float* bp, float* yp) {
-  const Conv2dParams& p = g.p;
-  if (p.stride_h == 1 && p.stride_w == 1) {
-    // Stride 1 needs no column matrix at all. On the zero-padded image (C, HP, WP), output
-    // pixel (r, q) computed at the padded-width position v = r * WP + q reads tap (c, i, j) at
-    // v + c * HP * WP + i * dh * WP + j * dw: a constant offset per column row. The kernel
-    // computes all v < (OH-1) * WP + OW, including WP - OW junk columns per row, which are
-    // dropped when the rows are copied out.
-    const int64_t hp = g.h + 2 * p.pad_h, wp = g.w + 2 * p.pad_w, plane = hp * wp;
-    const int64_t nv = (g.oh - 1) * wp + g.ow;
-    const std::vector<int64_t> koff = tap_offsets(g, wp, plane);
-    for_each_image(g.n, [&](int64_t n) {
-      const float* xn = xp + n * g.c * g.hw;                      // (C, H, W)
-      float* yn = yp + n * g.o * g.ohw;                           // (O, OH, OW)
-      const float* xpad = pad_image(xn, g);                       // (C, HP, WP)
+  if (!g.is_pointwise()) {
+    // No column matrix: the kernel reads the taps from the phase image through per-row offsets
+    // (see Phases); the junk positions are dropped when the rows are copied out.
+    const Phases ph(g);
+    const int64_t nv = ph.nv;
+    const std::vector<int64_t> koff = tap_offsets(g, ph);
+    for_each_image(g, [&](int64_t n) {
+      const float* xn = xp + n * g.c * g.hw;      // (C, H, W)
+      float* yn = yp + n * g.o * g.ohw;           // (O, OH, OW)
+      const float* xph = phase_image(xn, g, ph);  // (C, SH*SW, HS, WS)
+      if (g.ow == 8) {  // rows of 8: no junk lanes, so the kernel writes y directly
+        for (int64_t gi = 0; gi < g.groups; ++gi)
+          direct_gemm_rows8(xph + gi * g.cg * ph.chan, ph.ws, koff.data(), g.ohw,
+                            wt + gi * g.ck * g.og, g.og, g.og, g.ck, bp ? bp + gi * g.og : nullptr,
+                            yn + gi * g.og * g.ohw, g.ohw);
+        return;
+      }
       float* ywide = scratch(static_cast<size_t>(g.og * nv), 2);  // (OG, nv)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        direct_gemm(xpad + gi * g.cg * plane, 0, koff.data(), nv, wt + gi * g.ck * g.og, g.og, 1,
+        direct_gemm(xph + gi * g.cg * ph.chan, 0, koff.data(), nv, wt + gi * g.ck * g.og, g.og, 1,
                     nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, ywide, nv);
         for (int64_t o = 0; o < g.og; ++o)
           for (int64_t r = 0; r < g.oh; ++r) {
-            const float* src = ywide + o * nv + r * wp;
+            const float* src = ywide + o * nv + r * ph.ws;
             std::copy(src, src + g.ow, yn + (gi * g.og + o) * g.ohw + r * g.ow);
           }
       }
     });
     return;
   }
-  const int64_t tile = tile_rows(g);
-  for_each_image(g.n, [&](int64_t n) {
-    const float* xn = xp + n * g.c * g.hw;  // (C, H, W)
-    float* yn = yp + n * g.o * g.ohw;       // (O, OH, OW)
-    for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
-      const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
-      const float* col = xn;  // (C*KH*KW, np) with leading dimension ld
-      int64_t ld = g.hw;
-      if (!g.is_pointwise()) {
-        float* buf = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
-        im2col(xn, g, r0, r1, buf);
-        col = buf;
-        ld = np;
-      }
-      for (int64_t gi = 0; gi < g.groups; ++gi)
-        direct_gemm(col + gi * g.ck * ld, ld, nullptr, np, wt + gi * g.ck * g.og, g.og, 1, nullptr,
-                    g.og, g.ck, bp ? bp + gi * g.og : nullptr, false,
-                    yn + gi * g.og * g.ohw + r0 * g.ow, g.ohw);
-    }
+  // 1x1, stride 1, no padding: the image (C, H*W) already is the column matrix.
+  for_each_image(g, [&](int64_t n) {
+    const float* xn = xp + n * g.c * g.hw;  // (C, H*W)
+    float* yn = yp + n * g.o * g.ohw;       // (O, H*W)
+    for (int64_t gi = 0; gi < g.groups; ++gi)
+      direct_gemm(xn + gi * g.cg * g.hw, g.hw, nullptr, g.hw, wt + gi * g.ck * g.og, g.og, 1,
+                  nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, yn + gi * g.og * g.ohw,
+                  g.ohw);
   });
 }
 #endif
@@ -425,15 +532,15 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
   const float* bp = b.defined() ? b.data<float>() : nullptr;  // (O)
   float* yp = y.data<float>();                                // (N, O, OH, OW)
 #if defined(__AVX512F__)
-  std::vector<float> wt(static_cast<size_t>(g.o * g.ck));  // (groups, CK, OG)
+  float* wt = scratch(static_cast<size_t>(g.o * g.ck), 3);  // (groups, CK, OG)
   for (int64_t gi = 0; gi < g.groups; ++gi)
     for (int64_t o = 0; o < g.og; ++o)
       for (int64_t k = 0; k < g.ck; ++k)
-        wt[static_cast<size_t>((gi * g.ck + k) * g.og + o)] = wp[(gi * g.og + o) * g.ck + k];
-  forward_direct(xp, g, wt.data(), bp, yp);
+        wt[(gi * g.ck + k) * g.og + o] = wp[(gi * g.og + o) * g.ck + k];
+  forward_direct(xp, g, wt, bp, yp);
 #else
   const int64_t tile = tile_rows(g);
-  for_each_image(g.n, [&](int64_t n) {
+  for_each_image(g, [&](int64_t n) {
     const float* xn = xp + n * g.c * g.hw;
     float* yn = yp + n * g.o * g.ohw;
     for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
@@ -481,21 +588,21 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, co
     tp.pad_w = tpad_w;
     const Geom t = geometry(grad_y.shape(), {g.c, g.og, g.kh, g.kw}, grad_x.shape(), tp);
     // wt[gi][(o, i, j)][c] = w[gi*OG + o][c][KH-1-i][KW-1-j]: (groups, OG*KH*KW, CG)
-    std::vector<float> wt(static_cast<size_t>(g.o * g.ck));
+    float* wt = scratch(static_cast<size_t>(g.o * g.ck), 3);
     for (int64_t gi = 0; gi < g.groups; ++gi)
       for (int64_t o = 0; o < g.og; ++o)
         for (int64_t c = 0; c < g.cg; ++c)
           for (int64_t i = 0; i < g.kh; ++i)
             for (int64_t j = 0; j < g.kw; ++j)
-              wt[static_cast<size_t>(((gi * g.og + o) * g.kh * g.kw + i * g.kw + j) * g.cg + c)] =
+              wt[((gi * g.og + o) * g.kh * g.kw + i * g.kw + j) * g.cg + c] =
                   wp[(((gi * g.og + o) * g.cg + c) * g.kh + (g.kh - 1 - i)) * g.kw +
                      (g.kw - 1 - j)];
-    forward_direct(gyp, t, wt.data(), nullptr, gxp);
+    forward_direct(gyp, t, wt, nullptr, gxp);
     return;
   }
 #endif
   const int64_t tile = tile_rows(g);
-  for_each_image(g.n, [&](int64_t n) {
+  for_each_image(g, [&](int64_t n) {
     const float* gyn = gyp + n * g.o * g.ohw;
     float* gxn = gxp + n * g.c * g.hw;
     if (!g.is_pointwise()) std::fill(gxn, gxn + g.c * g.hw, 0.0f);
@@ -537,32 +644,31 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
   // Adds image n's contribution into acc, per group the weight gradient transposed to (CK, OG):
   // acc_g += col_g * gy_g^T, the sum over the image's pixels.
 #if defined(__AVX512F__)
-  // Stride 1: as in the forward pass, the columns are read from the zero-padded image through
-  // per-tap offsets, over padded-width pixel positions; grad_y is zero at the junk columns so
-  // they add nothing.
-  const int64_t hp = g.h + 2 * p.pad_h, wp = g.w + 2 * p.pad_w, plane = hp * wp;
-  const int64_t nv = (g.oh - 1) * wp + g.ow;
-  const bool implicit = p.stride_h == 1 && p.stride_w == 1;
-  const std::vector<int64_t> joff = tap_offsets(g, wp, plane);
+  // As in the forward pass, the taps are read from the phase image over phase-width positions
+  // v; grad_y is transposed to (v, OG) with zeros at the junk positions so they add nothing.
+  const Phases ph(g);
+  const int64_t nv = ph.nv, ws = ph.ws;
+  const bool implicit = !g.is_pointwise();
+  const std::vector<int64_t> joff = tap_offsets(g, ph);
 #endif
   auto accumulate = [&](int64_t n, float* acc) {
     const float* xn = xp + n * g.c * g.hw;
     const float* gyn = gyp + n * g.o * g.ohw;
 #if defined(__AVX512F__)
     if (implicit) {
-      const float* xpad = pad_image(xn, g);                     // (C, HP, WP)
+      const float* xph = phase_image(xn, g, ph);                // (C, SH*SW, HS, WS)
       float* gyt = scratch(static_cast<size_t>(nv * g.og), 2);  // (nv, OG)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         for (int64_t r = 0; r < g.oh; ++r) {  // row by row keeps the strided writes in L1
-          float* dst = gyt + r * wp * g.og;
+          float* dst = gyt + r * ws * g.og;
           for (int64_t o = 0; o < g.og; ++o) {
             const float* src = gyn + (gi * g.og + o) * g.ohw + r * g.ow;
             for (int64_t q = 0; q < g.ow; ++q) dst[q * g.og + o] = src[q];
           }
-          if (r + 1 < g.oh) std::fill(dst + g.ow * g.og, dst + wp * g.og, 0.0f);
+          if (r + 1 < g.oh) std::fill(dst + g.ow * g.og, dst + ws * g.og, 0.0f);
         }
-        direct_gemm(gyt, g.og, nullptr, g.og, xpad + gi * g.cg * plane, 1, 0, joff.data(), g.ck, nv,
-                    nullptr, true, acc + gi * g.ck * g.og, g.og);
+        direct_gemm(gyt, g.og, nullptr, g.og, xph + gi * g.cg * ph.chan, 1, 0, joff.data(), g.ck,
+                    nv, nullptr, true, acc + gi * g.ck * g.og, g.og);
       }
       return;
     }
@@ -580,8 +686,8 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* gyg = gyn + gi * g.og * g.ohw + r0 * g.ow;  // (OG, np), stride OH*OW
 #if defined(__AVX512F__)
-        // The kernel vectorises over output channels, so grad_y's tile is transposed first;
-        // it is CK times smaller than the column tile.
+        // Only 1x1 convolutions get here (col is the image). The kernel vectorises over output
+        // channels, so grad_y's tile is transposed first.
         float* gyt = scratch(static_cast<size_t>(np * g.og), 2);  // (np, OG)
         for (int64_t q0 = 0; q0 < np; q0 += 32)  // blocks keep the strided writes in L1
           for (int64_t o = 0; o < g.og; ++o)
@@ -604,7 +710,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
 
   // Each thread sums its images into a private copy; the copies are then reduced in parallel
   // and transposed back to (O, CK) per group.
-  const int threads = g.n > 1 ? omp_get_max_threads() : 1;
+  const int threads = conv_threads(g);
   std::vector<float*> partial(static_cast<size_t>(threads), nullptr);
 #pragma omp parallel num_threads(threads)
   {
