@@ -62,7 +62,8 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
       xp[j] = orig;
       const double right = (lp - l0) / o.eps, left = (l0 - lm) / o.eps;
       const double numeric = (lp - lm) / (2 * o.eps);
-      if (std::abs(right - left) > o.kink_tolerance * std::max({1.0, std::abs(right), std::abs(left)})) {
+      if (std::abs(right - left) >
+          o.kink_tolerance * std::max({1.0, std::abs(right), std::abs(left)})) {
         res.skipped_kinks++;
         continue;
       }
@@ -71,8 +72,8 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
       if (std::abs(a - numeric) > o.atol + o.rtol * std::abs(numeric)) {
         res.ok = false;
         if (reported++ < 8)
-          res.report += str("input ", i, " element ", j, ": backward ", a, ", numeric ", numeric,
-                            "\n");
+          res.report +=
+              str("input ", i, " element ", j, ": backward ", a, ", numeric ", numeric, "\n");
       }
     }
   }

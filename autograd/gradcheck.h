@@ -17,7 +17,7 @@ struct GradcheckOptions {
   double eps = 1e-2;
   double rtol = 2e-2;
   double atol = 2e-3;
-  int64_t max_elements = 64;  // per input, spread evenly over the tensor
+  int64_t max_elements = 64;     // per input, spread evenly over the tensor
   double kink_tolerance = 0.05;  // relative disagreement of one-sided slopes that marks a kink
   uint64_t seed = 1234;          // for the upstream gradient
 };

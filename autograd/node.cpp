@@ -25,7 +25,8 @@ Node::~Node() {
 
 std::vector<Tensor> FunctionNode::apply(const Tensor& grad_out) {
   LNX_CHECK(fn_ != nullptr, "backward: trying to backward through the graph a second time (op '",
-            op(), "' has already released its saved tensors); pass retain_graph=true to the "
+            op(),
+            "' has already released its saved tensors); pass retain_graph=true to the "
             "first backward");
   return fn_(grad_out);
 }
@@ -49,8 +50,8 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_out) {
 
 const Tensor& SavedTensor::get() const {
   LNX_CHECK(t_.version() == version_, "backward of '", op_, "': a tensor of shape ",
-            to_string(t_.shape()), " saved for backward was modified in place (version ",
-            version_, " when saved, now ", t_.version(), ")");
+            to_string(t_.shape()), " saved for backward was modified in place (version ", version_,
+            " when saved, now ", t_.version(), ")");
   return t_;
 }
 

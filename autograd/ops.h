@@ -37,19 +37,45 @@ Variable clamp(const Variable& x, double lo, double hi);
 // Rounds to the nearest integer (half to even) with a straight-through gradient (d/dx := 1).
 Variable round_ste(const Variable& x);
 
-inline Variable operator+(const Variable& a, const Variable& b) { return add(a, b); }
-inline Variable operator-(const Variable& a, const Variable& b) { return sub(a, b); }
-inline Variable operator*(const Variable& a, const Variable& b) { return mul(a, b); }
-inline Variable operator/(const Variable& a, const Variable& b) { return div(a, b); }
-inline Variable operator-(const Variable& x) { return neg(x); }
-inline Variable operator+(const Variable& a, double s) { return add(a, s); }
-inline Variable operator+(double s, const Variable& a) { return add(a, s); }
-inline Variable operator-(const Variable& a, double s) { return add(a, -s); }
-inline Variable operator-(double s, const Variable& a) { return rsub(a, s); }
-inline Variable operator*(const Variable& a, double s) { return mul(a, s); }
-inline Variable operator*(double s, const Variable& a) { return mul(a, s); }
-inline Variable operator/(const Variable& a, double s) { return mul(a, 1.0 / s); }
-inline Variable operator/(double s, const Variable& a) { return rdiv(a, s); }
+inline Variable operator+(const Variable& a, const Variable& b) {
+  return add(a, b);
+}
+inline Variable operator-(const Variable& a, const Variable& b) {
+  return sub(a, b);
+}
+inline Variable operator*(const Variable& a, const Variable& b) {
+  return mul(a, b);
+}
+inline Variable operator/(const Variable& a, const Variable& b) {
+  return div(a, b);
+}
+inline Variable operator-(const Variable& x) {
+  return neg(x);
+}
+inline Variable operator+(const Variable& a, double s) {
+  return add(a, s);
+}
+inline Variable operator+(double s, const Variable& a) {
+  return add(a, s);
+}
+inline Variable operator-(const Variable& a, double s) {
+  return add(a, -s);
+}
+inline Variable operator-(double s, const Variable& a) {
+  return rsub(a, s);
+}
+inline Variable operator*(const Variable& a, double s) {
+  return mul(a, s);
+}
+inline Variable operator*(double s, const Variable& a) {
+  return mul(a, s);
+}
+inline Variable operator/(const Variable& a, double s) {
+  return mul(a, 1.0 / s);
+}
+inline Variable operator/(double s, const Variable& a) {
+  return rdiv(a, s);
+}
 
 // ---- reductions (empty axes = all axes) ----
 Variable sum(const Variable& x, std::vector<int64_t> axes = {}, bool keepdim = false);

@@ -38,14 +38,13 @@ Variable sub(const Variable& a, const Variable& b) {
 Variable mul(const Variable& a, const Variable& b) {
   SavedTensor sa(a.data(), "mul"), sb(b.data(), "mul");
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  return make_result(ops::mul(a.data(), b.data()), "mul", {&a, &b},
-                     [sa, sb, need_a, need_b](const Tensor& g) {
-                       const Tensor& av = sa.get();
-                       const Tensor& bv = sb.get();
-                       return std::vector<Tensor>{
-                           need_a ? ops::sum_to(ops::mul(g, bv), av.shape()) : Tensor(),
-                           need_b ? ops::sum_to(ops::mul(g, av), bv.shape()) : Tensor()};
-                     });
+  return make_result(
+      ops::mul(a.data(), b.data()), "mul", {&a, &b}, [sa, sb, need_a, need_b](const Tensor& g) {
+        const Tensor& av = sa.get();
+        const Tensor& bv = sb.get();
+        return std::vector<Tensor>{need_a ? ops::sum_to(ops::mul(g, bv), av.shape()) : Tensor(),
+                                   need_b ? ops::sum_to(ops::mul(g, av), bv.shape()) : Tensor()};
+      });
 }
 
 Variable div(const Variable& a, const Variable& b) {
@@ -76,8 +75,7 @@ Variable pow(const Variable& a, const Variable& b) {
       ga = ops::sum_to(ops::mul(g, d), av.shape());
     }
     if (need_b)  // a^b * log(a)
-      gb = ops::sum_to(ops::mul(g, ops::mul(sout.get(), ops::unary(UnaryOp::Log, av))),
-                       bv.shape());
+      gb = ops::sum_to(ops::mul(g, ops::mul(sout.get(), ops::unary(UnaryOp::Log, av))), bv.shape());
     return std::vector<Tensor>{ga, gb};
   });
 }
@@ -93,10 +91,9 @@ Variable mul(const Variable& a, double s) {
 }
 
 Variable rsub(const Variable& a, double s) {
-  return make_result(ops::binary_scalar(BinaryOp::Sub, a.data(), s, true), "rsub_scalar", {&a},
-                     [](const Tensor& g) {
-                       return std::vector<Tensor>{ops::unary(UnaryOp::Neg, g)};
-                     });
+  return make_result(
+      ops::binary_scalar(BinaryOp::Sub, a.data(), s, true), "rsub_scalar", {&a},
+      [](const Tensor& g) { return std::vector<Tensor>{ops::unary(UnaryOp::Neg, g)}; });
 }
 
 Variable rdiv(const Variable& a, double s) {
@@ -111,28 +108,48 @@ Variable rdiv(const Variable& a, double s) {
 
 Variable pow(const Variable& a, double p) {
   SavedTensor sa(a.data(), "pow_scalar");
-  return make_result(ops::binary_scalar(BinaryOp::Pow, a.data(), p), "pow_scalar", {&a},
-                     [sa, p](const Tensor& g) {
-                       // x^0 is constant; p * x^-1 would give 0 * inf = NaN at x = 0.
-                       if (p == 0.0)
-                         return std::vector<Tensor>{zeros(g.shape(), DType::Float32, g.device())};
-                       const Tensor d =
-                           ops::mul(ops::binary_scalar(BinaryOp::Pow, sa.get(), p - 1.0), p);
-                       return std::vector<Tensor>{ops::mul(g, d)};
-                     });
+  return make_result(
+      ops::binary_scalar(BinaryOp::Pow, a.data(), p), "pow_scalar", {&a}, [sa, p](const Tensor& g) {
+        // x^0 is constant; p * x^-1 would give 0 * inf = NaN at x = 0.
+        if (p == 0.0) return std::vector<Tensor>{zeros(g.shape(), DType::Float32, g.device())};
+        const Tensor d = ops::mul(ops::binary_scalar(BinaryOp::Pow, sa.get(), p - 1.0), p);
+        return std::vector<Tensor>{ops::mul(g, d)};
+      });
 }
 
-Variable neg(const Variable& x) { return unary_op(UnaryOp::Neg, x); }
-Variable exp(const Variable& x) { return unary_op(UnaryOp::Exp, x); }
-Variable log(const Variable& x) { return unary_op(UnaryOp::Log, x); }
-Variable sqrt(const Variable& x) { return unary_op(UnaryOp::Sqrt, x); }
-Variable square(const Variable& x) { return unary_op(UnaryOp::Square, x); }
-Variable abs(const Variable& x) { return unary_op(UnaryOp::Abs, x); }
-Variable sigmoid(const Variable& x) { return unary_op(UnaryOp::Sigmoid, x); }
-Variable tanh(const Variable& x) { return unary_op(UnaryOp::Tanh, x); }
-Variable softplus(const Variable& x) { return unary_op(UnaryOp::Softplus, x); }
-Variable relu(const Variable& x) { return unary_op(UnaryOp::Relu, x); }
-Variable relu6(const Variable& x) { return unary_op(UnaryOp::Relu6, x); }
+Variable neg(const Variable& x) {
+  return unary_op(UnaryOp::Neg, x);
+}
+Variable exp(const Variable& x) {
+  return unary_op(UnaryOp::Exp, x);
+}
+Variable log(const Variable& x) {
+  return unary_op(UnaryOp::Log, x);
+}
+Variable sqrt(const Variable& x) {
+  return unary_op(UnaryOp::Sqrt, x);
+}
+Variable square(const Variable& x) {
+  return unary_op(UnaryOp::Square, x);
+}
+Variable abs(const Variable& x) {
+  return unary_op(UnaryOp::Abs, x);
+}
+Variable sigmoid(const Variable& x) {
+  return unary_op(UnaryOp::Sigmoid, x);
+}
+Variable tanh(const Variable& x) {
+  return unary_op(UnaryOp::Tanh, x);
+}
+Variable softplus(const Variable& x) {
+  return unary_op(UnaryOp::Softplus, x);
+}
+Variable relu(const Variable& x) {
+  return unary_op(UnaryOp::Relu, x);
+}
+Variable relu6(const Variable& x) {
+  return unary_op(UnaryOp::Relu6, x);
+}
 
 Variable round_ste(const Variable& x) {
   return make_result(ops::unary(UnaryOp::Round, x.data()), "round_ste", {&x},

@@ -25,10 +25,9 @@ Tensor expand_back(const Tensor& g, const Shape& kept, const Shape& full) {
 Variable sum(const Variable& x, std::vector<int64_t> axes, bool keepdim) {
   axes = ops::normalize_axes(std::move(axes), x.dim(), "sum");
   const Shape full = x.shape(), kept = kept_shape(full, axes);
-  return make_result(ops::sum(x.data(), axes, keepdim), "sum", {&x},
-                     [full, kept](const Tensor& g) {
-                       return std::vector<Tensor>{expand_back(g, kept, full)};
-                     });
+  return make_result(ops::sum(x.data(), axes, keepdim), "sum", {&x}, [full, kept](const Tensor& g) {
+    return std::vector<Tensor>{expand_back(g, kept, full)};
+  });
 }
 
 Variable mean(const Variable& x, std::vector<int64_t> axes, bool keepdim) {
@@ -66,8 +65,8 @@ Variable norm(const Variable& x, double p, int64_t axis, bool keepdim) {
       d = ops::mul(ops::unary(UnaryOp::Sign, xs), g);
     } else if (p == 2.0) {
       // x / ||x||, defined as 0 on an all-zero slice.
-      const Tensor safe = ops::binary_scalar(BinaryOp::Maximum, ys,
-                                             std::numeric_limits<float>::min());
+      const Tensor safe =
+          ops::binary_scalar(BinaryOp::Maximum, ys, std::numeric_limits<float>::min());
       const Tensor nonzero = ops::binary_scalar(BinaryOp::Greater, ys, 0.0);
       d = ops::mul(ops::mul(xs, ops::div(g, safe)), nonzero);
     } else {

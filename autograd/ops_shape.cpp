@@ -17,16 +17,14 @@ Tensor scatter_into_zeros(const Tensor& g, const Shape& shape, ViewFn view) {
 
 Variable reshape(const Variable& x, const Shape& shape) {
   const Shape in = x.shape();
-  return make_result(x.data().reshape(shape), "reshape", {&x}, [in](const Tensor& g) {
-    return std::vector<Tensor>{g.reshape(in)};
-  });
+  return make_result(x.data().reshape(shape), "reshape", {&x},
+                     [in](const Tensor& g) { return std::vector<Tensor>{g.reshape(in)}; });
 }
 
 Variable view(const Variable& x, const Shape& shape) {
   const Shape in = x.shape();
-  return make_result(x.data().view(shape), "view", {&x}, [in](const Tensor& g) {
-    return std::vector<Tensor>{g.reshape(in)};
-  });
+  return make_result(x.data().view(shape), "view", {&x},
+                     [in](const Tensor& g) { return std::vector<Tensor>{g.reshape(in)}; });
 }
 
 Variable flatten(const Variable& x, int64_t start_axis, int64_t end_axis) {
@@ -104,10 +102,9 @@ Variable subsample2d(const Variable& x, int64_t stride) {
     return t.slice(2, 0, t.shape()[2], stride).slice(3, 0, t.shape()[3], stride);
   };
   const Shape in = x.shape();
-  return make_result(take(x.data()).contiguous(), "subsample2d", {&x},
-                     [in, take](const Tensor& g) {
-                       return std::vector<Tensor>{scatter_into_zeros(g, in, take)};
-                     });
+  return make_result(take(x.data()).contiguous(), "subsample2d", {&x}, [in, take](const Tensor& g) {
+    return std::vector<Tensor>{scatter_into_zeros(g, in, take)};
+  });
 }
 
 Variable matmul(const Variable& a, const Variable& b) {

@@ -15,8 +15,8 @@ struct VariableImpl {
   Tensor grad;  // undefined until a backward reaches this leaf
   bool requires_grad = false;
   std::string name;
-  std::shared_ptr<Node> grad_fn;          // null for leaves
-  std::weak_ptr<Node> grad_accumulator;   // leaves only, created on first use
+  std::shared_ptr<Node> grad_fn;         // null for leaves
+  std::weak_ptr<Node> grad_accumulator;  // leaves only, created on first use
 };
 
 class Variable {

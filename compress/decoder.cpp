@@ -11,9 +11,8 @@ MatrixDecoder::MatrixDecoder(int64_t kernel_size, DecoderInit init, double varia
     : Decoder("MatrixDecoder"), k2_(kernel_size * kernel_size) {
   LNX_CHECK(kernel_size >= 1, "MatrixDecoder: kernel size must be at least 1, got ", kernel_size);
   LNX_CHECK(variance > 0, "MatrixDecoder: init variance must be positive, got ", variance);
-  Tensor m = init == DecoderInit::Identity
-                 ? zeros({k2_, k2_})
-                 : normal({k2_, k2_}, 0.0, std::sqrt(variance), gen);
+  Tensor m = init == DecoderInit::Identity ? zeros({k2_, k2_})
+                                           : normal({k2_, k2_}, 0.0, std::sqrt(variance), gen);
   if (init == DecoderInit::Identity)
     for (int64_t i = 0; i < k2_; ++i) m.data<float>()[i * k2_ + i] = 1.0f;
   matrix_ = register_parameter("weight", m);
@@ -31,8 +30,9 @@ Variable MatrixDecoder::decode(const Variable& q) const {
 ScalarDecoder::ScalarDecoder(DecoderInit init, double variance, bool shift, Generator* gen)
     : Decoder("ScalarDecoder") {
   LNX_CHECK(variance > 0, "ScalarDecoder: init variance must be positive, got ", variance);
-  scale_ = register_parameter(
-      "weight", init == DecoderInit::Identity ? ones({1}) : normal({1}, 0.0, std::sqrt(variance), gen));
+  scale_ = register_parameter("weight", init == DecoderInit::Identity
+                                            ? ones({1})
+                                            : normal({1}, 0.0, std::sqrt(variance), gen));
   if (shift) shift_ = register_parameter("bias", zeros({1}));
 }
 

@@ -24,7 +24,8 @@ void FrequencyTable::validate(const char* where) const {
   }
   LNX_CHECK(total == kFreqTotal, where, ": frequencies sum to ", total, ", expected exactly ",
             kFreqTotal);
-  const int64_t max_value = static_cast<int64_t>(min_value_) + static_cast<int64_t>(freq_.size()) - 2;
+  const int64_t max_value =
+      static_cast<int64_t>(min_value_) + static_cast<int64_t>(freq_.size()) - 2;
   LNX_CHECK(max_value <= INT32_MAX, where, ": value range [", min_value_, ", ", max_value,
             "] overflows int32");
 }

@@ -17,7 +17,7 @@ struct LatentInit {
   int64_t max_fan = 64;   // the network's largest fan (64 * width for CIFAR ResNets)
   bool fan_out = true;    // the fan of each layer's latent bound: fan_out or fan_in
   DecoderInit decoder_init = DecoderInit::Normal;
-  bool shift = false;     // decoder shift: off, so zero slices decode to zero
+  bool shift = false;  // decoder shift: off, so zero slices decode to zero
   // Per group: the decoder's variance is var / divisor (VGG's conv3x3 uses 3).
   std::map<std::string, double> decoder_divisor;
   double dense_bound_divisor = 1.0;  // VGG divides its FC layers' latent bound by 5

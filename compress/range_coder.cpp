@@ -39,7 +39,8 @@ void value_symbols(int32_t v, const FrequencyTable& t, std::vector<Symbol>& out)
 class Decoder {
  public:
   Decoder(const uint8_t* data, size_t size) : p_(data), end_(data + size) {
-    LNX_CHECK(size >= 4, "range decoder: stream of ", size, " bytes is shorter than its 4-byte state");
+    LNX_CHECK(size >= 4, "range decoder: stream of ", size,
+              " bytes is shorter than its 4-byte state");
     x_ = uint32_t(p_[0]) | uint32_t(p_[1]) << 8 | uint32_t(p_[2]) << 16 | uint32_t(p_[3]) << 24;
     p_ += 4;
   }
@@ -120,8 +121,9 @@ std::vector<int32_t> rans_decode(const uint8_t* data, size_t size, int64_t count
     const uint32_t chunks = (header & 7u) + 1;
     uint64_t n = 0;
     for (uint32_t c = 0; c < chunks; ++c) n |= static_cast<uint64_t>(d.bypass()) << (4 * c);
-    const int64_t v = (header & 8u) ? static_cast<int64_t>(t.min_value()) - 1 - static_cast<int64_t>(n)
-                                    : static_cast<int64_t>(t.max_value()) + 1 + static_cast<int64_t>(n);
+    const int64_t v = (header & 8u)
+                          ? static_cast<int64_t>(t.min_value()) - 1 - static_cast<int64_t>(n)
+                          : static_cast<int64_t>(t.max_value()) + 1 + static_cast<int64_t>(n);
     LNX_CHECK(v >= INT32_MIN && v <= INT32_MAX, "rans_decode: value ", i,
               " decodes outside int32 (corrupted stream)");
     out[i] = static_cast<int32_t>(v);

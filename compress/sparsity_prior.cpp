@@ -76,8 +76,12 @@ Variable SliceNormPrior::penalty(const Variable& latent) const {
   return sum(norm(latent_slices(latent), p_, 1));
 }
 
-Variable L1Prior::penalty(const Variable& latent) const { return sum(abs(latent)); }
+Variable L1Prior::penalty(const Variable& latent) const {
+  return sum(abs(latent));
+}
 
-Variable L2DecayPrior::penalty(const Variable& latent) const { return sum(square(latent)); }
+Variable L2DecayPrior::penalty(const Variable& latent) const {
+  return sum(square(latent));
+}
 
 }  // namespace lnx

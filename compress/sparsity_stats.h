@@ -12,7 +12,7 @@ namespace lnx {
 
 struct SparsityStats {
   int64_t elements = 0, zero_elements = 0;
-  int64_t slices = 0, zero_slices = 0;          // (out, in) kernel slices
+  int64_t slices = 0, zero_slices = 0;              // (out, in) kernel slices
   int64_t in_channels = 0, zero_in_channels = 0;    // zero in every output's slice
   int64_t out_channels = 0, zero_out_channels = 0;  // whole filter zero
   double dense_flops = 0, sparse_flops = 0;

@@ -12,7 +12,7 @@ struct AllocatorStats {
   uint64_t allocations = 0;  // requests served
   uint64_t cache_hits = 0;   // requests served from the free lists
   size_t bytes_in_use = 0;
-  size_t bytes_cached = 0;   // held in free lists
+  size_t bytes_cached = 0;  // held in free lists
   size_t peak_bytes_in_use = 0;
 };
 

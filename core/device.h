@@ -21,6 +21,8 @@ struct Device {
   static Device parse(const std::string& s);
 };
 
-inline std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.name(); }
+inline std::ostream& operator<<(std::ostream& os, const Device& d) {
+  return os << d.name();
+}
 
 }  // namespace lnx

@@ -30,7 +30,7 @@ template <typename... Args>
 }  // namespace lnx
 
 // The one macro: a check that builds its message only when it fails.
-#define LNX_CHECK(cond, ...)                 \
-  do {                                       \
-    if (!(cond)) ::lnx::fail(__VA_ARGS__);   \
+#define LNX_CHECK(cond, ...)               \
+  do {                                     \
+    if (!(cond)) ::lnx::fail(__VA_ARGS__); \
   } while (false)

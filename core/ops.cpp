@@ -140,8 +140,7 @@ Tensor mean(const Tensor& x, std::vector<int64_t> axes, bool keepdim) {
 Tensor argmax(const Tensor& x, int64_t axis) {
   check_float(x, "argmax", "x");
   const int64_t a = normalize_axis(axis, x.dim(), "argmax");
-  LNX_CHECK(x.shape()[a] > 0, "argmax: axis ", a, " of shape ", to_string(x.shape()),
-            " is empty");
+  LNX_CHECK(x.shape()[a] > 0, "argmax: axis ", a, " of shape ", to_string(x.shape()), " is empty");
   Shape s = x.shape();
   s.erase(s.begin() + a);
   Tensor out = Tensor::empty(s, DType::Int64, x.device());
@@ -152,8 +151,7 @@ Tensor argmax(const Tensor& x, int64_t axis) {
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   const int64_t lead = x.dim() - static_cast<int64_t>(shape.size());
-  LNX_CHECK(lead >= 0, "sum_to: cannot reduce ", to_string(x.shape()), " to ",
-            to_string(shape));
+  LNX_CHECK(lead >= 0, "sum_to: cannot reduce ", to_string(x.shape()), " to ", to_string(shape));
   std::vector<int64_t> axes;
   for (int64_t a = 0; a < x.dim(); ++a) {
     if (a < lead) {
@@ -199,15 +197,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     backend_of(a).gemm(false, false, 1.0f, a, b, 0.0f, out);
     return out;
   }
-  LNX_CHECK(a.dim() == 3 && b.dim() == 3 && a.shape()[0] == b.shape()[0] &&
-                a.shape()[2] == b.shape()[1],
-            "matmul: shapes ", to_string(a.shape()), " and ", to_string(b.shape()),
-            " do not match; expected (M, K) x (K, N) or (B, M, K) x (B, K, N)");
+  LNX_CHECK(
+      a.dim() == 3 && b.dim() == 3 && a.shape()[0] == b.shape()[0] && a.shape()[2] == b.shape()[1],
+      "matmul: shapes ", to_string(a.shape()), " and ", to_string(b.shape()),
+      " do not match; expected (M, K) x (K, N) or (B, M, K) x (B, K, N)");
   const int64_t batch = a.shape()[0];
   Tensor out = Tensor::empty({batch, a.shape()[1], b.shape()[2]}, DType::Float32, a.device());
   for (int64_t i = 0; i < batch; ++i)
-    backend_of(a).gemm(false, false, 1.0f, a.select(0, i), b.select(0, i), 0.0f,
-                       out.select(0, i));
+    backend_of(a).gemm(false, false, 1.0f, a.select(0, i), b.select(0, i), 0.0f, out.select(0, i));
   return out;
 }
 
@@ -222,10 +219,9 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t axis) {
     const Tensor& x = xs[i];
     check_defined(x, "cat", "xs[i]");
     bool ok = x.dim() == first.dim() && x.dtype() == first.dtype();
-    for (int64_t d = 0; ok && d < x.dim(); ++d)
-      ok = d == a || x.shape()[d] == first.shape()[d];
-    LNX_CHECK(ok, "cat: tensor ", i, " has shape ", to_string(x.shape()), " and dtype ",
-              x.dtype(), ", expected ", first.dtype(), " matching ", to_string(first.shape()),
+    for (int64_t d = 0; ok && d < x.dim(); ++d) ok = d == a || x.shape()[d] == first.shape()[d];
+    LNX_CHECK(ok, "cat: tensor ", i, " has shape ", to_string(x.shape()), " and dtype ", x.dtype(),
+              ", expected ", first.dtype(), " matching ", to_string(first.shape()),
               " except on axis ", a);
     check_same_device(first, x, "cat");
     shape[a] += x.shape()[a];
@@ -241,14 +237,14 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t axis) {
 
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
   check_defined(x, "pad", "x");
-  LNX_CHECK(pads.size() % 2 == 0 && static_cast<int64_t>(pads.size()) <= 2 * x.dim(),
-            "pad: got ", pads.size(), " pad values for a tensor of shape ", to_string(x.shape()),
+  LNX_CHECK(pads.size() % 2 == 0 && static_cast<int64_t>(pads.size()) <= 2 * x.dim(), "pad: got ",
+            pads.size(), " pad values for a tensor of shape ", to_string(x.shape()),
             ", expected an even count of at most ", 2 * x.dim());
   Shape shape = x.shape();
   for (size_t i = 0; i < pads.size() / 2; ++i) {
     const int64_t a = x.dim() - 1 - static_cast<int64_t>(i);
-    LNX_CHECK(pads[2 * i] >= 0 && pads[2 * i + 1] >= 0, "pad: negative padding ", pads[2 * i],
-              ", ", pads[2 * i + 1], " on axis ", a, " (cropping is not supported)");
+    LNX_CHECK(pads[2 * i] >= 0 && pads[2 * i + 1] >= 0, "pad: negative padding ", pads[2 * i], ", ",
+              pads[2 * i + 1], " on axis ", a, " (cropping is not supported)");
     shape[a] += pads[2 * i] + pads[2 * i + 1];
   }
   Tensor out = full(shape, value, x.dtype(), x.device());

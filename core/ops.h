@@ -17,12 +17,24 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
 Tensor binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first = false);
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& grad_out);
 
-inline Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
-inline Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
-inline Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
-inline Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
-inline Tensor add(const Tensor& a, double s) { return binary_scalar(BinaryOp::Add, a, s); }
-inline Tensor mul(const Tensor& a, double s) { return binary_scalar(BinaryOp::Mul, a, s); }
+inline Tensor add(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Add, a, b);
+}
+inline Tensor sub(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Sub, a, b);
+}
+inline Tensor mul(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Mul, a, b);
+}
+inline Tensor div(const Tensor& a, const Tensor& b) {
+  return binary(BinaryOp::Div, a, b);
+}
+inline Tensor add(const Tensor& a, double s) {
+  return binary_scalar(BinaryOp::Add, a, s);
+}
+inline Tensor mul(const Tensor& a, double s) {
+  return binary_scalar(BinaryOp::Mul, a, s);
+}
 Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor clamp_backward(const Tensor& x, double lo, double hi, const Tensor& grad_out);
 

@@ -35,8 +35,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   for (size_t i = 0; i < n; ++i) {
     const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    LNX_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", to_string(a), " and ",
-              to_string(b), " do not broadcast (axis ", i, ": ", da, " vs ", db, ")");
+    LNX_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", to_string(a), " and ", to_string(b),
+              " do not broadcast (axis ", i, ": ", da, " vs ", db, ")");
     out[i] = da == 1 ? db : da;
   }
   return out;

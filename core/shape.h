@@ -21,6 +21,8 @@ int64_t normalize_axis(int64_t axis, int64_t ndim, const char* op);
 struct ShapePrinter {
   const Shape& s;
 };
-inline std::ostream& operator<<(std::ostream& os, ShapePrinter p) { return os << to_string(p.s); }
+inline std::ostream& operator<<(std::ostream& os, ShapePrinter p) {
+  return os << to_string(p.s);
+}
 
 }  // namespace lnx

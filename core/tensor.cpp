@@ -64,8 +64,9 @@ Tensor Tensor::view(Shape shape) const {
               numel(), " elements) as ", lnx::to_string(shape));
     shape[infer] = numel() / known;
   }
-  LNX_CHECK(lnx::numel(shape) == numel(), "view: cannot view ", lnx::to_string(shape_), " (", numel(),
-            " elements) as ", lnx::to_string(shape), " (", lnx::numel(shape), " elements)");
+  LNX_CHECK(lnx::numel(shape) == numel(), "view: cannot view ", lnx::to_string(shape_), " (",
+            numel(), " elements) as ", lnx::to_string(shape), " (", lnx::numel(shape),
+            " elements)");
   LNX_CHECK(is_contiguous(), "view: tensor of shape ", lnx::to_string(shape_), " with strides ",
             lnx::to_string(strides_), " is not contiguous; use reshape()");
   Shape st = contiguous_strides(shape);
@@ -164,8 +165,8 @@ Tensor Tensor::unsqueeze(int64_t axis) const {
 
 Tensor Tensor::squeeze(int64_t axis) const {
   const int64_t a = normalize_axis(axis, dim(), "squeeze");
-  LNX_CHECK(shape_[a] == 1, "squeeze: axis ", a, " of shape ", lnx::to_string(shape_),
-            " has size ", shape_[a], ", expected 1");
+  LNX_CHECK(shape_[a] == 1, "squeeze: axis ", a, " of shape ", lnx::to_string(shape_), " has size ",
+            shape_[a], ", expected 1");
   Shape sh = shape_, st = strides_;
   sh.erase(sh.begin() + a);
   st.erase(st.begin() + a);
@@ -225,13 +226,16 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
 }
 
 double Tensor::item() const {
-  LNX_CHECK(numel() == 1, "item: tensor of shape ", lnx::to_string(shape_),
-            " has ", numel(), " elements, expected 1");
+  LNX_CHECK(numel() == 1, "item: tensor of shape ", lnx::to_string(shape_), " has ", numel(),
+            " elements, expected 1");
   const Tensor h = to(Device::cpu()).contiguous();
   switch (dtype_) {
-    case DType::Float32: return *h.data<float>();
-    case DType::Int64: return static_cast<double>(*h.data<int64_t>());
-    case DType::UInt8: return *h.data<uint8_t>();
+    case DType::Float32:
+      return *h.data<float>();
+    case DType::Int64:
+      return static_cast<double>(*h.data<int64_t>());
+    case DType::UInt8:
+      return *h.data<uint8_t>();
   }
   return 0;
 }
@@ -275,8 +279,8 @@ void print_rec(std::ostream& os, const Tensor& t, const std::vector<double>& v, 
 std::string Tensor::to_string(int64_t max_per_axis) const {
   if (!defined()) return "Tensor(undefined)";
   std::ostringstream os;
-  os << "Tensor(shape=" << lnx::to_string(shape_) << ", dtype=" << dtype_
-     << ", device=" << device() << ")\n";
+  os << "Tensor(shape=" << lnx::to_string(shape_) << ", dtype=" << dtype_ << ", device=" << device()
+     << ")\n";
   std::vector<double> v;
   const Tensor f = to(DType::Float32);
   for (float x : f.to_vector<float>()) v.push_back(x);
@@ -289,7 +293,9 @@ std::string Tensor::to_string(int64_t max_per_axis) const {
   return os.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.to_string();
+}
 
 Tensor zeros(const Shape& shape, DType dtype, Device device) {
   return full(shape, 0.0, dtype, device);

@@ -54,7 +54,7 @@ class Tensor {
   }
 
   // ---- views (no copy) ----
-  Tensor view(Shape shape) const;  // one -1 allowed; needs a contiguous tensor
+  Tensor view(Shape shape) const;     // one -1 allowed; needs a contiguous tensor
   Tensor reshape(Shape shape) const;  // a view when contiguous, else a copy
   Tensor flatten(int64_t start_axis = 0, int64_t end_axis = -1) const;
   Tensor slice(int64_t axis, int64_t start, int64_t end, int64_t step = 1) const;
@@ -84,8 +84,7 @@ class Tensor {
   std::string to_string(int64_t max_per_axis = 6) const;
 
  private:
-  Tensor(std::shared_ptr<Storage> storage, Shape shape, Shape strides, int64_t offset,
-         DType dtype);
+  Tensor(std::shared_ptr<Storage> storage, Shape shape, Shape strides, int64_t offset, DType dtype);
   Tensor with_geometry(Shape shape, Shape strides, int64_t offset) const;
 
   std::shared_ptr<Storage> storage_;

@@ -11,7 +11,8 @@ namespace {
 
 // torchvision's _make_divisible: round to a multiple of 8, never more than 10% below.
 int64_t make_divisible(double v, int64_t divisor = 8) {
-  int64_t r = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  int64_t r =
+      std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   if (static_cast<double>(r) < 0.9 * v) r += divisor;
   return r;
 }
@@ -53,8 +54,8 @@ class MobileNetV2 final : public Module {
       : Module("MobileNetV2") {
     LNX_CHECK(width > 0, "mobilenet_v2: width multiplier must be positive, got ", width);
     // (expansion t, channels c, repeats n, first stride s) per stage.
-    const int64_t settings[7][4] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
-                                    {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+    const int64_t settings[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                    {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
     int64_t in = make_divisible(32 * width);
     const int64_t last = make_divisible(1280 * std::max(1.0, width));
     features_ = register_module("features", std::make_shared<Sequential>());

@@ -17,8 +17,8 @@ namespace {
 using Builder = std::function<ModulePtr(const ModelSpec&, LayerFactory&)>;
 
 int64_t integer_width(const ModelSpec& s) {
-  LNX_CHECK(s.width >= 1 && std::floor(s.width) == s.width, "model '", s.name, "': width ",
-            s.width, " must be a positive integer for this architecture");
+  LNX_CHECK(s.width >= 1 && std::floor(s.width) == s.width, "model '", s.name, "': width ", s.width,
+            " must be a positive integer for this architecture");
   return static_cast<int64_t>(s.width);
 }
 

@@ -13,11 +13,11 @@
 namespace lnx {
 
 struct ModelSpec {
-  std::string name;          // e.g. "resnet20", "vgg16_bn", "resnet50", "mobilenetv2"
+  std::string name;  // e.g. "resnet20", "vgg16_bn", "resnet50", "mobilenetv2"
   int64_t num_classes = 10;
-  double width = 1;          // channel multiplier (CIFAR ResNets: integer; MobileNet-V2: real)
-  int64_t in_channels = 3;   // small_cnn only: 1 for MNIST-style images
-  bool cifar_stem = true;    // MobileNet-V2: stride-1 stem for 32x32 inputs
+  double width = 1;         // channel multiplier (CIFAR ResNets: integer; MobileNet-V2: real)
+  int64_t in_channels = 3;  // small_cnn only: 1 for MNIST-style images
+  bool cifar_stem = true;   // MobileNet-V2: stride-1 stem for 32x32 inputs
 };
 
 ModulePtr build_model(const ModelSpec& spec, LayerFactory& layers);

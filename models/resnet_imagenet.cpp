@@ -101,15 +101,16 @@ class ResNetImageNet final : public Module {
 ModulePtr resnet_imagenet(int64_t depth, int64_t num_classes, LayerFactory& layers) {
   switch (depth) {
     case 18:
-      return std::make_shared<ResNetImageNet>(static_cast<BasicBlock*>(nullptr),
-                                              std::vector<int64_t>{2, 2, 2, 2}, num_classes, layers);
+      return std::make_shared<ResNetImageNet>(
+          static_cast<BasicBlock*>(nullptr), std::vector<int64_t>{2, 2, 2, 2}, num_classes, layers);
     case 34:
-      return std::make_shared<ResNetImageNet>(static_cast<BasicBlock*>(nullptr),
-                                              std::vector<int64_t>{3, 4, 6, 3}, num_classes, layers);
+      return std::make_shared<ResNetImageNet>(
+          static_cast<BasicBlock*>(nullptr), std::vector<int64_t>{3, 4, 6, 3}, num_classes, layers);
     case 50:
-      return std::make_shared<ResNetImageNet>(static_cast<Bottleneck*>(nullptr),
-                                              std::vector<int64_t>{3, 4, 6, 3}, num_classes, layers);
-    default: fail("resnet_imagenet: depth ", depth, " is not one of 18, 34, 50");
+      return std::make_shared<ResNetImageNet>(
+          static_cast<Bottleneck*>(nullptr), std::vector<int64_t>{3, 4, 6, 3}, num_classes, layers);
+    default:
+      fail("resnet_imagenet: depth ", depth, " is not one of 18, 34, 50");
   }
 }
 

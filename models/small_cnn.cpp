@@ -4,8 +4,7 @@
 
 namespace lnx {
 
-ModulePtr small_cnn(int64_t in_channels, int64_t num_classes, int64_t width,
-                    LayerFactory& layers) {
+ModulePtr small_cnn(int64_t in_channels, int64_t num_classes, int64_t width, LayerFactory& layers) {
   LNX_CHECK(in_channels >= 1 && num_classes >= 1 && width >= 1, "small_cnn: in_channels ",
             in_channels, ", classes ", num_classes, " and width ", width, " must be positive");
   const int64_t c1 = 16 * width, c2 = 32 * width;

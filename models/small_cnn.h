@@ -9,7 +9,6 @@
 
 namespace lnx {
 
-ModulePtr small_cnn(int64_t in_channels, int64_t num_classes, int64_t width,
-                    LayerFactory& layers);
+ModulePtr small_cnn(int64_t in_channels, int64_t num_classes, int64_t width, LayerFactory& layers);
 
 }  // namespace lnx

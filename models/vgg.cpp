@@ -10,8 +10,8 @@ namespace {
 
 class Vgg final : public Module {
  public:
-  Vgg(const std::vector<int64_t>& cfg, bool batch_norm, int64_t num_classes,
-      LayerFactory& layers, double dropout)
+  Vgg(const std::vector<int64_t>& cfg, bool batch_norm, int64_t num_classes, LayerFactory& layers,
+      double dropout)
       : Module("VGG") {
     features_ = register_module("features", std::make_shared<Sequential>());
     int64_t in = 3;
@@ -36,7 +36,7 @@ class Vgg final : public Module {
   }
 
   Variable forward(const Variable& x) override {  // x: (N, 3, 32, 32)
-    const Variable f = features_->forward(x);      // (N, 512, 1, 1)
+    const Variable f = features_->forward(x);     // (N, 512, 1, 1)
     LNX_CHECK(f.size(1) * f.size(2) * f.size(3) == 512, "vgg: features of shape ",
               to_string(f.shape()), " for a 512-wide head; expected 32x32 inputs");
     return classifier_->forward(flatten(f, 1));
@@ -53,8 +53,12 @@ ModulePtr vgg(int64_t depth, bool batch_norm, int64_t num_classes, LayerFactory&
   // Channel counts per configuration; 0 marks a max pool.
   std::vector<int64_t> cfg;
   switch (depth) {
-    case 11: cfg = {64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0}; break;
-    case 13: cfg = {64, 64, 0, 128, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0}; break;
+    case 11:
+      cfg = {64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0};
+      break;
+    case 13:
+      cfg = {64, 64, 0, 128, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0};
+      break;
     case 16:
       cfg = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0};
       break;
@@ -62,7 +66,8 @@ ModulePtr vgg(int64_t depth, bool batch_norm, int64_t num_classes, LayerFactory&
       cfg = {64,  64,  0,   128, 128, 0,   256, 256, 256, 256, 0,
              512, 512, 512, 512, 0,   512, 512, 512, 512, 0};
       break;
-    default: fail("vgg: depth ", depth, " is not one of 11, 13, 16, 19");
+    default:
+      fail("vgg: depth ", depth, " is not one of 11, 13, 16, 19");
   }
   return std::make_shared<Vgg>(cfg, batch_norm, num_classes, layers, dropout);
 }

@@ -24,8 +24,7 @@ TEST_CASE("matrix decoder: gradient check in latents and matrix", "[decoder][gra
   // The decoder object computes the same map.
   MatrixDecoder dec(3, DecoderInit::Normal, 0.1, false, &g);
   const Variable w = dec.decode(Variable(q));
-  const Tensor expect =
-      ops::matmul(q.reshape({6, 9}), dec.matrix().data()).reshape({3, 2, 3, 3});
+  const Tensor expect = ops::matmul(q.reshape({6, 9}), dec.matrix().data()).reshape({3, 2, 3, 3});
   CHECK(w.data().to_vector<float>() == expect.to_vector<float>());
 }
 
@@ -76,9 +75,9 @@ TEST_CASE("slice priors: values and gradients", "[prior][grad]") {
   Generator g(4);
   for (const std::string name : {"slice_l2", "slice_l1", "slice_linf", "l1", "l2_decay"}) {
     const std::shared_ptr<SparsityPrior> prior = make_sparsity_prior(name);
-    const GradcheckResult r = gradcheck(
-        [prior](const std::vector<Variable>& in) { return prior->penalty(in[0]); },
-        {normal({3, 2, 3, 3}, 0, 1, &g)});
+    const GradcheckResult r =
+        gradcheck([prior](const std::vector<Variable>& in) { return prior->penalty(in[0]); },
+                  {normal({3, 2, 3, 3}, 0, 1, &g)});
     INFO(name << "\n" << r.report);
     CHECK(r.ok);
   }

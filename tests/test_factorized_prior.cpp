@@ -44,7 +44,8 @@ TEST_CASE("factorized prior bits match the formula of method.md", "[prior]") {
   const double total = prior.bits(Variable(values)).item();
   CHECK(total == Approx(f.total).epsilon(1e-5));
   const std::vector<float> per = prior.bits_per_element(values).to_vector<float>();
-  for (size_t i = 0; i < per.size(); ++i) CHECK(per[i] == Approx(f.bits[i]).epsilon(1e-4).margin(1e-4));
+  for (size_t i = 0; i < per.size(); ++i)
+    CHECK(per[i] == Approx(f.bits[i]).epsilon(1e-4).margin(1e-4));
 }
 
 TEST_CASE("factorized prior rate gradient (values and parameters)", "[prior][grad]") {
@@ -59,9 +60,9 @@ TEST_CASE("factorized prior rate gradient (values and parameters)", "[prior][gra
   o.rtol = 3e-2;
   o.atol = 5e-3;
   o.max_elements = 60;
-  const GradcheckResult r = gradcheck(
-      [](const std::vector<Variable>& in) { return factorized_bits(in[0], in[1]); },
-      {values, params}, o);
+  const GradcheckResult r =
+      gradcheck([](const std::vector<Variable>& in) { return factorized_bits(in[0], in[1]); },
+                {values, params}, o);
   INFO(r.report);
   CHECK(r.ok);
   CHECK(r.checked > 80);

@@ -46,8 +46,8 @@ TEST_CASE("every network of the paper builds and trains in compressed form", "[l
     const Variable x(normal(c.input, 0, 1, &g));
     const Tensor labels = from_vector(std::vector<int64_t>{1, 7}, {2});
     LilnetxObjective objective(*net.groups, {});
-    Variable loss = add(cross_entropy(net.net->forward(x), labels),
-                        objective.compute(true, 1.0, &g).total);
+    Variable loss =
+        add(cross_entropy(net.net->forward(x), labels), objective.compute(true, 1.0, &g).total);
     loss.backward();
     CHECK(std::isfinite(loss.item()));
     // Gradients reach every latent, decoder and prior.

@@ -16,7 +16,8 @@ std::vector<int32_t> laplace_values(int64_t n, double scale, uint64_t seed) {
   std::vector<int32_t> v(n);
   for (auto& x : v) {
     const double u = g.next_double() - 0.5;
-    x = static_cast<int32_t>(std::lround(-scale * std::copysign(std::log(1 - 2 * std::fabs(u)), u)));
+    x = static_cast<int32_t>(
+        std::lround(-scale * std::copysign(std::log(1 - 2 * std::fabs(u)), u)));
   }
   return v;
 }

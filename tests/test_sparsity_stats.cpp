@@ -5,9 +5,9 @@
 using namespace lnx;
 
 TEST_CASE("sparsity of a conv weight: elements, slices, channels, FLOPs", "[stats]") {
-  Tensor w = ones({3, 2, 3, 3});  // (O, I, kh, kw)
-  w.select(0, 0).zero_();                      // output channel 0 entirely zero
-  w.select(0, 1).select(0, 1).zero_();         // slice (1, 1)
+  Tensor w = ones({3, 2, 3, 3});                     // (O, I, kh, kw)
+  w.select(0, 0).zero_();                            // output channel 0 entirely zero
+  w.select(0, 1).select(0, 1).zero_();               // slice (1, 1)
   w.select(0, 2).select(0, 1).select(0, 0).zero_();  // one row of slice (2, 1): not a zero slice
   const SparsityStats s = measure_sparsity(w, 16 * 16);
   CHECK(s.elements == 54);

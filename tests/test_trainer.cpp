@@ -45,8 +45,9 @@ void write_idx_split(const fs::path& dir, const std::string& prefix, int n, uint
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() / ("lnx_trainer_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(Generator(std::random_device{}()).next_u64() % 100000));
+    path = fs::temp_directory_path() /
+           ("lnx_trainer_" + std::to_string(::getpid()) + "_" +
+            std::to_string(Generator(std::random_device{}()).next_u64() % 100000));
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
@@ -56,9 +57,9 @@ Config small_job(const fs::path& data, const fs::path& save, int64_t epochs) {
   const std::string yaml = str(
       "trainer: {epochs: ", epochs, ", train_batch: 16, test_batch: 32}\n",
       "lr_schedule: {arch_lr: 0.05, type: cosine, warmup_epochs: 0.5, warmup_start_factor: 0.1}\n",
-      "optimizer: {name: sgd, momentum: 0.9}\n",
-      "dataset: {name: mnist, trainroot: '", data.string(), "', valroot: '", data.string(),
-      "', num_workers: 2}\n", "network: {name: small_cnn, vanilla: true, width: 1}\n",
+      "optimizer: {name: sgd, momentum: 0.9}\n", "dataset: {name: mnist, trainroot: '",
+      data.string(), "', valroot: '", data.string(), "', num_workers: 2}\n",
+      "network: {name: small_cnn, vanilla: true, width: 1}\n",
       "losses: {wd: {weights: 5.0e-4, bn: 0.0, bias: 0.0}}\n", "checkpoint: {save_dir: '",
       save.string(), "', resume: true}\n", "common: {seed: 7, threads: 2}\n");
   return Config::parse(yaml, {}, "test job");

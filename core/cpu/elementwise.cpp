@@ -8,8 +8,12 @@
 namespace lnx {
 namespace {
 
-inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline float softplusf(float x) { return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0f); }
+inline float sigmoidf(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
+inline float softplusf(float x) {
+  return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0f);
+}
 
 template <typename F>
 void map1(const Tensor& x, const Tensor& out, F f) {
@@ -55,16 +59,26 @@ void map2(const Tensor& x, const Tensor& y, const Tensor& out, F f) {
 template <typename F>
 void dispatch_binary(BinaryOp op, F&& run) {
   switch (op) {
-    case BinaryOp::Add: return run([](float a, float b) { return a + b; });
-    case BinaryOp::Sub: return run([](float a, float b) { return a - b; });
-    case BinaryOp::Mul: return run([](float a, float b) { return a * b; });
-    case BinaryOp::Div: return run([](float a, float b) { return a / b; });
-    case BinaryOp::Pow: return run([](float a, float b) { return std::pow(a, b); });
-    case BinaryOp::Maximum: return run([](float a, float b) { return std::max(a, b); });
-    case BinaryOp::Minimum: return run([](float a, float b) { return std::min(a, b); });
-    case BinaryOp::Greater: return run([](float a, float b) { return a > b ? 1.0f : 0.0f; });
-    case BinaryOp::Less: return run([](float a, float b) { return a < b ? 1.0f : 0.0f; });
-    case BinaryOp::Equal: return run([](float a, float b) { return a == b ? 1.0f : 0.0f; });
+    case BinaryOp::Add:
+      return run([](float a, float b) { return a + b; });
+    case BinaryOp::Sub:
+      return run([](float a, float b) { return a - b; });
+    case BinaryOp::Mul:
+      return run([](float a, float b) { return a * b; });
+    case BinaryOp::Div:
+      return run([](float a, float b) { return a / b; });
+    case BinaryOp::Pow:
+      return run([](float a, float b) { return std::pow(a, b); });
+    case BinaryOp::Maximum:
+      return run([](float a, float b) { return std::max(a, b); });
+    case BinaryOp::Minimum:
+      return run([](float a, float b) { return std::min(a, b); });
+    case BinaryOp::Greater:
+      return run([](float a, float b) { return a > b ? 1.0f : 0.0f; });
+    case BinaryOp::Less:
+      return run([](float a, float b) { return a < b ? 1.0f : 0.0f; });
+    case BinaryOp::Equal:
+      return run([](float a, float b) { return a == b ? 1.0f : 0.0f; });
   }
 }
 
@@ -72,42 +86,60 @@ void dispatch_binary(BinaryOp op, F&& run) {
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out) {
   switch (op) {
-    case UnaryOp::Neg: return map1(x, out, [](float v) { return -v; });
-    case UnaryOp::Exp: return map1(x, out, [](float v) { return std::exp(v); });
-    case UnaryOp::Log: return map1(x, out, [](float v) { return std::log(v); });
-    case UnaryOp::Sqrt: return map1(x, out, [](float v) { return std::sqrt(v); });
-    case UnaryOp::Square: return map1(x, out, [](float v) { return v * v; });
-    case UnaryOp::Abs: return map1(x, out, [](float v) { return std::fabs(v); });
-    case UnaryOp::Sigmoid: return map1(x, out, [](float v) { return sigmoidf(v); });
-    case UnaryOp::Tanh: return map1(x, out, [](float v) { return std::tanh(v); });
-    case UnaryOp::Softplus: return map1(x, out, [](float v) { return softplusf(v); });
-    case UnaryOp::Relu: return map1(x, out, [](float v) { return v > 0.0f ? v : 0.0f; });
+    case UnaryOp::Neg:
+      return map1(x, out, [](float v) { return -v; });
+    case UnaryOp::Exp:
+      return map1(x, out, [](float v) { return std::exp(v); });
+    case UnaryOp::Log:
+      return map1(x, out, [](float v) { return std::log(v); });
+    case UnaryOp::Sqrt:
+      return map1(x, out, [](float v) { return std::sqrt(v); });
+    case UnaryOp::Square:
+      return map1(x, out, [](float v) { return v * v; });
+    case UnaryOp::Abs:
+      return map1(x, out, [](float v) { return std::fabs(v); });
+    case UnaryOp::Sigmoid:
+      return map1(x, out, [](float v) { return sigmoidf(v); });
+    case UnaryOp::Tanh:
+      return map1(x, out, [](float v) { return std::tanh(v); });
+    case UnaryOp::Softplus:
+      return map1(x, out, [](float v) { return softplusf(v); });
+    case UnaryOp::Relu:
+      return map1(x, out, [](float v) { return v > 0.0f ? v : 0.0f; });
     case UnaryOp::Relu6:
       return map1(x, out, [](float v) { return std::min(std::max(v, 0.0f), 6.0f); });
-    case UnaryOp::Round: return map1(x, out, [](float v) { return std::nearbyint(v); });
+    case UnaryOp::Round:
+      return map1(x, out, [](float v) { return std::nearbyint(v); });
     case UnaryOp::Sign:
       return map1(x, out, [](float v) { return static_cast<float>((v > 0.0f) - (v < 0.0f)); });
-    case UnaryOp::Reciprocal: return map1(x, out, [](float v) { return 1.0f / v; });
+    case UnaryOp::Reciprocal:
+      return map1(x, out, [](float v) { return 1.0f / v; });
     case UnaryOp::IsFinite:
       return map1(x, out, [](float v) { return std::isfinite(v) ? 1.0f : 0.0f; });
   }
 }
 
-void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y,
-                                const Tensor& g, const Tensor& gin) {
+void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& g,
+                                const Tensor& gin) {
   switch (op) {
-    case UnaryOp::Neg: return map1(g, gin, [](float v) { return -v; });
-    case UnaryOp::Round: return map1(g, gin, [](float v) { return v; });  // straight-through
+    case UnaryOp::Neg:
+      return map1(g, gin, [](float v) { return -v; });
+    case UnaryOp::Round:
+      return map1(g, gin, [](float v) { return v; });  // straight-through
     case UnaryOp::Sign:
-    case UnaryOp::IsFinite: return map1(g, gin, [](float) { return 0.0f; });
-    case UnaryOp::Exp: return map2(g, y, gin, [](float d, float yv) { return d * yv; });
-    case UnaryOp::Log: return map2(g, x, gin, [](float d, float xv) { return d / xv; });
-    case UnaryOp::Sqrt: return map2(g, y, gin, [](float d, float yv) { return 0.5f * d / yv; });
-    case UnaryOp::Square: return map2(g, x, gin, [](float d, float xv) { return 2.0f * d * xv; });
+    case UnaryOp::IsFinite:
+      return map1(g, gin, [](float) { return 0.0f; });
+    case UnaryOp::Exp:
+      return map2(g, y, gin, [](float d, float yv) { return d * yv; });
+    case UnaryOp::Log:
+      return map2(g, x, gin, [](float d, float xv) { return d / xv; });
+    case UnaryOp::Sqrt:
+      return map2(g, y, gin, [](float d, float yv) { return 0.5f * d / yv; });
+    case UnaryOp::Square:
+      return map2(g, x, gin, [](float d, float xv) { return 2.0f * d * xv; });
     case UnaryOp::Abs:
-      return map2(g, x, gin, [](float d, float xv) {
-        return xv > 0.0f ? d : (xv < 0.0f ? -d : 0.0f);
-      });
+      return map2(g, x, gin,
+                  [](float d, float xv) { return xv > 0.0f ? d : (xv < 0.0f ? -d : 0.0f); });
     case UnaryOp::Sigmoid:
       return map2(g, y, gin, [](float d, float yv) { return d * yv * (1.0f - yv); });
     case UnaryOp::Tanh:

@@ -13,10 +13,16 @@ CpuBackend& cpu_backend() {
   return b;
 }
 
-void* CpuBackend::allocate(size_t nbytes) { return cpu_allocate(nbytes); }
-void CpuBackend::deallocate(void* p, size_t nbytes) { cpu_deallocate(p, nbytes); }
+void* CpuBackend::allocate(size_t nbytes) {
+  return cpu_allocate(nbytes);
+}
+void CpuBackend::deallocate(void* p, size_t nbytes) {
+  cpu_deallocate(p, nbytes);
+}
 
-void CpuBackend::copy_to_host(const void* src, void* dst, size_t n) { std::memcpy(dst, src, n); }
+void CpuBackend::copy_to_host(const void* src, void* dst, size_t n) {
+  std::memcpy(dst, src, n);
+}
 void CpuBackend::copy_from_host(const void* src, void* dst, size_t n) {
   std::memcpy(dst, src, n);
 }
@@ -43,9 +49,12 @@ void copy_typed(const Tensor& src, const Tensor& dst) {
 template <typename S>
 void copy_from(const Tensor& src, const Tensor& dst) {
   switch (dst.dtype()) {
-    case DType::Float32: return copy_typed<S, float>(src, dst);
-    case DType::Int64: return copy_typed<S, int64_t>(src, dst);
-    case DType::UInt8: return copy_typed<S, uint8_t>(src, dst);
+    case DType::Float32:
+      return copy_typed<S, float>(src, dst);
+    case DType::Int64:
+      return copy_typed<S, int64_t>(src, dst);
+    case DType::UInt8:
+      return copy_typed<S, uint8_t>(src, dst);
   }
 }
 
@@ -63,17 +72,23 @@ void fill_typed(const Tensor& dst, T v) {
 
 void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
   switch (src.dtype()) {
-    case DType::Float32: return copy_from<float>(src, dst);
-    case DType::Int64: return copy_from<int64_t>(src, dst);
-    case DType::UInt8: return copy_from<uint8_t>(src, dst);
+    case DType::Float32:
+      return copy_from<float>(src, dst);
+    case DType::Int64:
+      return copy_from<int64_t>(src, dst);
+    case DType::UInt8:
+      return copy_from<uint8_t>(src, dst);
   }
 }
 
 void CpuBackend::fill(const Tensor& dst, double value) {
   switch (dst.dtype()) {
-    case DType::Float32: return fill_typed<float>(dst, static_cast<float>(value));
-    case DType::Int64: return fill_typed<int64_t>(dst, static_cast<int64_t>(value));
-    case DType::UInt8: return fill_typed<uint8_t>(dst, static_cast<uint8_t>(value));
+    case DType::Float32:
+      return fill_typed<float>(dst, static_cast<float>(value));
+    case DType::Int64:
+      return fill_typed<int64_t>(dst, static_cast<int64_t>(value));
+    case DType::UInt8:
+      return fill_typed<uint8_t>(dst, static_cast<uint8_t>(value));
   }
 }
 

@@ -123,7 +123,8 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
                         const Tensor& out) {
   constexpr double inf = std::numeric_limits<double>::infinity();
   switch (op) {
-    case ReduceOp::Sum: return reduce_impl(SumAcc{}, x, axes, out);
+    case ReduceOp::Sum:
+      return reduce_impl(SumAcc{}, x, axes, out);
     case ReduceOp::Max: {
       auto pick = [](auto a, auto b) { return b > a || std::isnan(b) ? b : a; };
       return reduce_impl(PickAcc<decltype(pick)>{pick, -inf}, x, axes, out);
@@ -156,8 +157,7 @@ void CpuBackend::argmax(const Tensor& x, int64_t axis, const Tensor& out) {
 #pragma omp parallel for schedule(static) if (n_out * n >= cpu::kParallelGrain)
   for (int64_t o = 0; o < n_out; ++o) {
     int64_t base = 0;
-    for (size_t a = 0; a < kept_shape.size(); ++a)
-      base += (o / cs[a] % kept_shape[a]) * kept_st[a];
+    for (size_t a = 0; a < kept_shape.size(); ++a) base += (o / cs[a] % kept_shape[a]) * kept_st[a];
     int64_t best = 0;
     float bv = xp[base];
     for (int64_t i = 1; i < n; ++i) {
