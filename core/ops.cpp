@@ -2,26 +2,10 @@
 
 #include <algorithm>
 
+#include "core/op_checks.h"
+
 namespace lnx::ops {
-namespace {
-
-void check_defined(const Tensor& t, const char* op, const char* arg) {
-  LNX_CHECK(t.defined(), op, ": argument '", arg, "' is an undefined tensor");
-}
-
-void check_float(const Tensor& t, const char* op, const char* arg) {
-  check_defined(t, op, arg);
-  LNX_CHECK(t.dtype() == DType::Float32, op, ": argument '", arg, "' has dtype ", t.dtype(),
-            " (shape ", to_string(t.shape()), "), expected float32");
-}
-
-void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
-  LNX_CHECK(a.device() == b.device(), op, ": arguments are on different devices (",
-            a.device().name(), " with shape ", to_string(a.shape()), " and ", b.device().name(),
-            " with shape ", to_string(b.shape()), ")");
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Tensor unary(UnaryOp op, const Tensor& x) {
   check_float(x, unary_op_name(op), "x");
@@ -40,7 +24,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_op_name(op);
   check_float(a, name, "a");
   check_float(b, name, "b");
-  check_same_device(a, b, name);
+  check_same_device(a, "a", b, "b", name);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(shape, DType::Float32, a.device());
   backend_of(a).binary(op, a.expand(shape), b.expand(shape), out);
@@ -71,7 +55,7 @@ Tensor clamp_backward(const Tensor& x, double lo, double hi, const Tensor& grad_
 void add_(const Tensor& a, const Tensor& b, double alpha) {
   check_float(a, "add_", "a");
   check_float(b, "add_", "b");
-  check_same_device(a, b, "add_");
+  check_same_device(a, "a", b, "b", "add_");
   LNX_CHECK(broadcast_shapes(a.shape(), b.shape(), "add_") == a.shape(), "add_: shape ",
             to_string(b.shape()), " cannot be added in place to shape ", to_string(a.shape()));
   const Tensor bb = b.expand(a.shape());
@@ -188,7 +172,7 @@ void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_float(a, "matmul", "a");
   check_float(b, "matmul", "b");
-  check_same_device(a, b, "matmul");
+  check_same_device(a, "a", b, "b", "matmul");
   if (a.dim() == 2 && b.dim() == 2) {
     LNX_CHECK(a.shape()[1] == b.shape()[0], "matmul: shapes ", to_string(a.shape()), " and ",
               to_string(b.shape()), " do not match (inner sizes ", a.shape()[1], " vs ",
@@ -223,7 +207,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t axis) {
     LNX_CHECK(ok, "cat: tensor ", i, " has shape ", to_string(x.shape()), " and dtype ", x.dtype(),
               ", expected ", first.dtype(), " matching ", to_string(first.shape()),
               " except on axis ", a);
-    check_same_device(first, x, "cat");
+    check_same_device(first, "xs[0]", x, "xs[i]", "cat");
     shape[a] += x.shape()[a];
   }
   Tensor out = Tensor::empty(shape, first.dtype(), first.device());

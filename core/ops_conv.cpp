@@ -1,20 +1,9 @@
 // 2-D convolution ops: argument validation, output allocation, then the device's kernels.
+#include "core/op_checks.h"
 #include "core/ops.h"
 
 namespace lnx::ops {
 namespace {
-
-void check_float(const Tensor& t, const char* op, const char* arg) {
-  LNX_CHECK(t.defined(), op, ": argument '", arg, "' is an undefined tensor");
-  LNX_CHECK(t.dtype() == DType::Float32, op, ": argument '", arg, "' has dtype ", t.dtype(),
-            " (shape ", to_string(t.shape()), "), expected float32");
-}
-
-void check_same_device(const Tensor& a, const Tensor& b, const char* op, const char* arg_a,
-                       const char* arg_b) {
-  LNX_CHECK(a.device() == b.device(), op, ": ", arg_a, " is on ", a.device().name(), " but ", arg_b,
-            " is on ", b.device().name());
-}
 
 void check_params(const Conv2dParams& p, const char* op) {
   LNX_CHECK(p.stride_h >= 1 && p.stride_w >= 1, op, ": stride must be positive, got (", p.stride_h,
@@ -66,11 +55,11 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p)
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
   check_float(x, "conv2d", "x");
   check_float(w, "conv2d", "weight");
-  check_same_device(x, w, "conv2d", "input", "weight");
+  check_same_device(x, "input", w, "weight", "conv2d");
   const Shape ys = output_shape(x.shape(), w.shape(), p, "conv2d");
   if (bias.defined()) {
     check_float(bias, "conv2d", "bias");
-    check_same_device(x, bias, "conv2d", "input", "bias");
+    check_same_device(x, "input", bias, "bias", "conv2d");
     LNX_CHECK(bias.shape() == Shape{ys[1]}, "conv2d: bias has shape ", to_string(bias.shape()),
               ", expected [", ys[1], "] (one per output channel)");
   }
@@ -84,7 +73,7 @@ Tensor conv2d_backward_input(const Tensor& grad_y, const Tensor& w, const Shape&
   const char* op = "conv2d_backward_input";
   check_float(grad_y, op, "grad_y");
   check_float(w, op, "weight");
-  check_same_device(grad_y, w, op, "grad_y", "weight");
+  check_same_device(grad_y, "grad_y", w, "weight", op);
   check_grad_y(grad_y, output_shape(x_shape, w.shape(), p, op), op);
   Tensor gx = Tensor::empty(x_shape, DType::Float32, grad_y.device());
   backend_of(grad_y).conv2d_backward_input(grad_y.contiguous(), w.contiguous(), p, gx);
@@ -96,7 +85,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Shape
   const char* op = "conv2d_backward_weight";
   check_float(grad_y, op, "grad_y");
   check_float(x, op, "x");
-  check_same_device(grad_y, x, op, "grad_y", "input");
+  check_same_device(grad_y, "grad_y", x, "input", op);
   check_grad_y(grad_y, output_shape(x.shape(), w_shape, p, op), op);
   Tensor gw = Tensor::empty(w_shape, DType::Float32, grad_y.device());
   backend_of(grad_y).conv2d_backward_weight(grad_y.contiguous(), x.contiguous(), p, gw);

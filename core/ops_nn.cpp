@@ -2,19 +2,10 @@
 
 #include <vector>
 
+#include "core/op_checks.h"
+
 namespace lnx::ops {
 namespace {
-
-void check_float(const Tensor& t, const char* op, const char* arg) {
-  LNX_CHECK(t.defined(), op, ": argument '", arg, "' is an undefined tensor");
-  LNX_CHECK(t.dtype() == DType::Float32, op, ": argument '", arg, "' has dtype ", t.dtype(),
-            " (shape ", to_string(t.shape()), "), expected float32");
-}
-
-void check_same_device(const Tensor& a, const Tensor& b, const char* op, const char* arg) {
-  LNX_CHECK(a.device() == b.device(), op, ": '", arg, "' is on ", b.device().name(),
-            ", the input on ", a.device().name());
-}
 
 // A per-channel tensor must be float32 of shape (C,) on x's device.
 void check_channel_param(const Tensor& x, const Tensor& t, const char* op, const char* arg) {
@@ -22,7 +13,7 @@ void check_channel_param(const Tensor& x, const Tensor& t, const char* op, const
   const int64_t c = x.size(1);
   LNX_CHECK(t.shape() == Shape{c}, op, ": input has ", c, " channels, ", arg, " has shape ",
             to_string(t.shape()), "; expected [", c, "]");
-  check_same_device(x, t, op, arg);
+  check_same_device(x, "input", t, arg, op);
 }
 
 // gamma/beta default to the identity affine map, so every backend sees defined tensors.
@@ -207,7 +198,7 @@ void check_labels(const Tensor& logits, const Tensor& labels, const char* op) {
             ", logits ", to_string(logits.shape()), "; expected labels of shape [", n, "]");
   LNX_CHECK(n >= 1 && c >= 1, op, ": logits of shape ", to_string(logits.shape()),
             " are empty, expected at least one row and one class");
-  check_same_device(logits, labels, op, "labels");
+  check_same_device(logits, "input", labels, "labels", op);
   // A label out of range would index past the row in the kernel: check every one on the host.
   const std::vector<int64_t> v = labels.to_vector<int64_t>();
   for (int64_t i = 0; i < n; ++i)
