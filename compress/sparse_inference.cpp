@@ -270,6 +270,7 @@ SparsePlan SparsePlan::build(const ModulePtr& net, const SparsePlanOptions& opt)
   const Module& fc = *net->child("fc");
   plan.fc_weight_ = linear_weight(fc, "fc");
   plan.fc_bias_ = bias_param(fc);
+  plan.chunk_ = opt.chunk;
   const char* mode = opt.mode == SparseMode::Dense        ? "dense"
                      : opt.mode == SparseMode::Structured ? "structured"
                                                           : "sparse";
@@ -293,7 +294,15 @@ Tensor SparsePlan::run(const Tensor& x) {
   LNX_CHECK(x.size(1) == convs_[0].in_channels, "SparsePlan::run: input has ", x.size(1),
             " channels, the network expects ", convs_[0].in_channels, " (input shape ",
             to_string(x.shape()), ")");
-  Tensor cur = convs_[0].forward(x.contiguous());  // (N, C, H, W) residual stream
+  if (chunk_ <= 0 || x.size(0) <= chunk_) return run_chunk(x.contiguous());
+  std::vector<Tensor> parts;
+  for (int64_t i = 0; i < x.size(0); i += chunk_)
+    parts.push_back(run_chunk(x.slice(0, i, std::min(i + chunk_, x.size(0))).contiguous()));
+  return ops::cat(parts, 0);
+}
+
+Tensor SparsePlan::run_chunk(const Tensor& x) {
+  Tensor cur = convs_[0].forward(x);  // (N, C, H, W) residual stream
   for (const Block& b : blocks_) {
     const Tensor h = convs_[b.conv1].forward(cur);
     Tensor y = convs_[b.conv2].forward(h);  // (N, planes, OH, OW)

@@ -170,6 +170,8 @@ TEST_CASE("the sparse plan of a pruned resnet20 equals the network in eval mode"
       SparsePlan plan = SparsePlan::build(cn.net, opt);
       CHECK_FALSE(plan.is_fallback());
       CHECK(rel_error(plan.run(x), ref) < 1e-4);
+      opt.chunk = 2;  // the batch of 3 in chunks of 2 and 1
+      CHECK(rel_error(SparsePlan::build(cn.net, opt).run(x), ref) < 1e-4);
       // One image and another input size: tiles over threads, a second bias map.
       const Tensor x1 = normal({1, 3, 24, 24}, 0, 1, &gen);
       CHECK(rel_error(plan.forward(x1).data(), module_logits(*cn.net, x1)) < 1e-4);

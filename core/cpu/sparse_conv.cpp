@@ -105,7 +105,19 @@ void build_phases(const float* x, const SparseGeom& g, const PhaseLayout& ph,
         std::memcpy(row + p.pad_w, src, static_cast<size_t>(g.w) * sizeof(float));
         continue;
       }
-      for (int64_t q = 0; q < g.w; ++q) {
+      int64_t q = 0;
+      if (p.stride_w == 2) {  // the downsampling case: split 16 columns at a time
+        float* even = row + (p.pad_w % 2) * ph.plane + p.pad_w / 2;             // q = 0, 2, ...
+        float* odd = row + ((p.pad_w + 1) % 2) * ph.plane + (p.pad_w + 1) / 2;  // q = 1, 3, ...
+        for (; q + 16 <= g.w; q += 16) {
+          const __m512 v = _mm512_loadu_ps(src + q);
+          _mm256_storeu_ps(even + q / 2,
+                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, v)));
+          _mm256_storeu_ps(odd + q / 2,
+                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0xAAAA, v)));
+        }
+      }
+      for (; q < g.w; ++q) {
         const int64_t pq = q + p.pad_w;
         row[(pq % p.stride_w) * ph.plane + pq / p.stride_w] = src[q];
       }
