@@ -165,7 +165,7 @@ bool resnet_cifar_layout(const Module& net, std::string* why) {
 
 }  // namespace
 
-Tensor PlanConv::forward(const Tensor& x) {
+Tensor PlanConv::forward(const Tensor& x, const Tensor& residual) {
   if (weight.numel() == 0) {  // no channel kept on one side: the output is bias and map alone
     const int64_t kh = weight.size(2), kw = weight.size(3);
     const int64_t oh = (x.size(2) + 2 * params.pad_h - kh) / params.stride_h + 1;
@@ -181,6 +181,7 @@ Tensor PlanConv::forward(const Tensor& x) {
       add = ops::add(add, ops::conv2d(img, const_weight, Tensor(), params));
     }
     y = ops::add(y, add);
+    if (residual.defined()) y = ops::add(y, residual);
     return relu ? ops::clamp(y, 0.0, INFINITY) : y;
   }
   Tensor map;
@@ -197,17 +198,18 @@ Tensor PlanConv::forward(const Tensor& x) {
     }
     map = it->second;
   }
-  if (sparse_kernel) return sparse_conv2d(x, packed, bias, map, params, relu);
+  if (sparse_kernel) return sparse_conv2d(x, packed, bias, map, params, relu, residual);
   Tensor y = ops::conv2d(x, weight, bias, params);
-  if (map.defined() || relu) {
+  if (map.defined() || relu || residual.defined()) {
     float* yp = y.data<float>();
     const float* mp = map.defined() ? map.data<float>() : nullptr;
-    const int64_t per = map.defined() ? map.numel() : y.numel() / std::max<int64_t>(y.size(0), 1);
+    const float* rp = residual.defined() ? residual.data<float>() : nullptr;
+    const int64_t per = y.numel() / std::max<int64_t>(y.size(0), 1);
     const int64_t n = y.size(0);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i)
       for (int64_t k = 0; k < per; ++k) {
-        float v = yp[i * per + k] + (mp ? mp[k] : 0.0f);
+        const float v = yp[i * per + k] + (mp ? mp[k] : 0.0f) + (rp ? rp[i * per + k] : 0.0f);
         yp[i * per + k] = relu ? std::max(v, 0.0f) : v;
       }
   }
@@ -252,7 +254,7 @@ SparsePlan SparsePlan::build(const ModulePtr& net, const SparsePlanOptions& opt)
       }
       PlanConv c1 = make_conv(f1, kept, iota_vec(f1.i), true, opt);
       c1.name = prefix + "conv1";
-      PlanConv c2 = make_conv(f2, iota_vec(f2.o), kept, false, opt);
+      PlanConv c2 = make_conv(f2, iota_vec(f2.o), kept, true, opt);  // relu after the addition
       c2.name = prefix + "conv2";
       if (!constant.empty()) {
         std::vector<float> vals;
@@ -305,28 +307,25 @@ Tensor SparsePlan::run_chunk(const Tensor& x) {
   Tensor cur = convs_[0].forward(x);  // (N, C, H, W) residual stream
   for (const Block& b : blocks_) {
     const Tensor h = convs_[b.conv1].forward(cur);
-    Tensor y = convs_[b.conv2].forward(h);  // (N, planes, OH, OW)
-    // y = relu(y + shortcut): option A, the input subsampled and zero-padded in channels.
-    const int64_t n = y.size(0), planes = y.size(1), oh = y.size(2), ow = y.size(3);
-    const int64_t cin = cur.size(1), ih = cur.size(2), iw = cur.size(3);
-    float* yp = y.data<float>();
-    const float* xp = cur.data<float>();
-    const int64_t s = b.stride, pad = b.pad_channels;
-#pragma omp parallel for schedule(static)
-    for (int64_t nc = 0; nc < n * planes; ++nc) {
-      const int64_t i = nc / planes, o = nc % planes, ic = o - pad;
-      float* yo = yp + nc * oh * ow;
-      if (ic < 0 || ic >= cin) {
-        for (int64_t k = 0; k < oh * ow; ++k) yo[k] = std::max(yo[k], 0.0f);
-        continue;
-      }
-      const float* xo = xp + (i * cin + ic) * ih * iw;
-      for (int64_t r = 0; r < oh; ++r)
-        for (int64_t q = 0; q < ow; ++q) {
-          float& v = yo[r * ow + q];
-          v = std::max(v + xo[r * s * iw + q * s], 0.0f);
+    // The shortcut, option A: the input subsampled and zero-padded in channels.
+    const PlanConv& c2 = convs_[b.conv2];
+    Tensor shortcut = cur;
+    if (b.stride != 1 || b.pad_channels != 0) {
+      const int64_t n = cur.size(0), cin = cur.size(1), ih = cur.size(2), iw = cur.size(3);
+      const int64_t s = b.stride, pad = b.pad_channels, planes = c2.out_channels;
+      const int64_t oh = (ih - 1) / s + 1, ow = (iw - 1) / s + 1;
+      shortcut = zeros({n, planes, oh, ow});
+      float* sp = shortcut.data<float>();
+      const float* xp = cur.data<float>();
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t ic = 0; ic < cin; ++ic) {
+          float* so = sp + (i * planes + ic + pad) * oh * ow;
+          const float* xo = xp + (i * cin + ic) * ih * iw;
+          for (int64_t r = 0; r < oh; ++r)
+            for (int64_t q = 0; q < ow; ++q) so[r * ow + q] = xo[r * s * iw + q * s];
         }
     }
+    const Tensor y = convs_[b.conv2].forward(h, shortcut);  // relu(conv2 + shortcut)
     cur = y;
   }
   const Tensor pooled = ops::mean(cur, {2, 3});                     // (N, C)

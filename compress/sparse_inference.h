@@ -61,7 +61,9 @@ struct PlanConv {
   Tensor const_weight;
   std::map<std::pair<int64_t, int64_t>, Tensor> bias_maps;  // by input (H, W)
 
-  Tensor forward(const Tensor& x);  // x (N, kept in, H, W) -> (N, kept out, OH, OW)
+  // x (N, kept in, H, W) -> (N, kept out, OH, OW); residual (N, kept out, OH, OW) is added
+  // before the relu when defined.
+  Tensor forward(const Tensor& x, const Tensor& residual = Tensor());
 };
 
 class SparsePlan {

@@ -70,9 +70,11 @@ TEST_CASE("sparse_conv2d matches the dense convolution", "[sparse]") {
         Tensor ref = ops::conv2d(x, w, b, p);
         const Tensor map = normal({ref.size(1), ref.size(2), ref.size(3)}, 0, 1, &gen);
         ref = ops::add(ref, map);
-        if (relu) ref = ops::clamp(ref, 0.0, INFINITY);
+        // With the relu, also a residual added before it (a block's shortcut).
+        const Tensor res = relu ? normal(ref.shape(), 0, 1, &gen) : Tensor();
+        if (relu) ref = ops::clamp(ops::add(ref, res), 0.0, INFINITY);
         const SparseConvWeights packed = pack_sparse_conv(w);
-        const Tensor y = sparse_conv2d(x, packed, b, map, p, relu);
+        const Tensor y = sparse_conv2d(x, packed, b, map, p, relu, res);
         CHECK(rel_error(y, ref) < 1e-5);
         if (fraction == 1.0) CHECK(packed.entries() == 0);
         if (fraction == 0.0) CHECK(packed.entries() == cc.o * cc.c);
@@ -105,6 +107,9 @@ TEST_CASE("sparse_conv2d rejects what it does not handle", "[sparse]") {
   dil.dilation_h = 2;
   CHECK_THROWS_WITH(sparse_conv2d(ones({1, 4, 8, 8}), packed, Tensor(), Tensor(), dil, false),
                     Catch::Contains("dilation"));
+  CHECK_THROWS_WITH(
+      sparse_conv2d(ones({1, 4, 8, 8}), packed, Tensor(), Tensor(), p, true, ones({1, 4, 4, 4})),
+      Catch::Contains("residual has shape"));
   CHECK_THROWS_WITH(pack_sparse_conv(ones({4, 4})), Catch::Contains("4-D"));
 }
 

@@ -34,7 +34,8 @@ struct SparseGeom {
 
 // Plain reference loop: the fallback and the definition the fast kernel must match.
 void sparse_conv_plain(const float* x, const SparseConvWeights& sw, const float* bias,
-                       const float* map, bool relu, const SparseGeom& g, float* y) {
+                       const float* map, const float* res, bool relu, const SparseGeom& g,
+                       float* y) {
   const int64_t kk = g.kh * g.kw;
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t n = 0; n < g.n; ++n) {
@@ -61,6 +62,8 @@ void sparse_conv_plain(const float* x, const SparseConvWeights& sw, const float*
           }
       }
     }
+    if (res)
+      for (int64_t v = 0; v < g.o * g.ohw; ++v) yn[v] += res[n * g.o * g.ohw + v];
     if (relu)
       for (int64_t v = 0; v < g.o * g.ohw; ++v) yn[v] = std::max(yn[v], 0.0f);
   }
@@ -187,8 +190,8 @@ inline void scatter_entries(const __m512 (&in)[9][2], const SparseConvWeights& s
 // acc is the thread's (O, 32) accumulator scratch, yn the image's output (O, OH, OW).
 void sparse_tile(const float* phases, int64_t chan, const SparseConvWeights& sw,
                  const std::vector<int64_t>& active, const int64_t (&toff)[9], const TileLoader& ld,
-                 const float* bias, const float* map, bool relu, const SparseGeom& g, int64_t p0,
-                 float* acc, float* yn) {
+                 const float* bias, const float* map, const float* res, bool relu,
+                 const SparseGeom& g, int64_t p0, float* acc, float* yn) {
   __mmask16 m[2];
   for (int v = 0; v < 2; ++v) {
     const int64_t cnt = std::clamp<int64_t>(g.ohw - (p0 + 16 * v), 0, 16);
@@ -240,13 +243,15 @@ void sparse_tile(const float* phases, int64_t chan, const SparseConvWeights& sw,
     for (int v = 0; v < 2; ++v) {
       if (!m[v]) continue;
       __m512 val = _mm512_loadu_ps(acc + o * kTile + 16 * v);
+      if (res) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(m[v], res + o * g.ohw + p0 + 16 * v));
       if (relu) val = _mm512_max_ps(val, _mm512_setzero_ps());
       _mm512_mask_storeu_ps(yn + o * g.ohw + p0 + 16 * v, m[v], val);
     }
 }
 
 void sparse_conv_avx512(const float* x, const SparseConvWeights& sw, const float* bias,
-                        const float* map, bool relu, const SparseGeom& g, float* y) {
+                        const float* map, const float* res, bool relu, const SparseGeom& g,
+                        float* y) {
   const PhaseLayout ph(g);
   std::vector<int64_t> active;
   for (int64_t c = 0; c < g.c; ++c)
@@ -273,7 +278,8 @@ void sparse_conv_avx512(const float* x, const SparseConvWeights& sw, const float
       float* acc = thread_scratch(acc_floats, 1);
       build_phases(x + n * g.c * g.h * g.w, g, ph, active, phases);
       for (int64_t t = 0; t < tiles; ++t)
-        sparse_tile(phases, ph.chan, sw, active, toff, ld, bias, map, relu, g, t * kTile, acc,
+        sparse_tile(phases, ph.chan, sw, active, toff, ld, bias, map,
+                    res ? res + n * g.o * g.ohw : nullptr, relu, g, t * kTile, acc,
                     y + n * g.o * g.ohw);
     }
     return;
@@ -284,7 +290,8 @@ void sparse_conv_avx512(const float* x, const SparseConvWeights& sw, const float
     const int team = static_cast<int>(std::min<int64_t>(threads, tiles));
 #pragma omp parallel for schedule(static) num_threads(team)
     for (int64_t t = 0; t < tiles; ++t)
-      sparse_tile(phases.data(), ph.chan, sw, active, toff, ld, bias, map, relu, g, t * kTile,
+      sparse_tile(phases.data(), ph.chan, sw, active, toff, ld, bias, map,
+                  res ? res + n * g.o * g.ohw : nullptr, relu, g, t * kTile,
                   thread_scratch(acc_floats, 1), y + n * g.o * g.ohw);
   }
 }
@@ -317,7 +324,8 @@ SparseConvWeights pack_sparse_conv(const Tensor& w) {
 }
 
 Tensor sparse_conv2d(const Tensor& x, const SparseConvWeights& w, const Tensor& bias,
-                     const Tensor& bias_map, const Conv2dParams& p, bool relu) {
+                     const Tensor& bias_map, const Conv2dParams& p, bool relu,
+                     const Tensor& residual) {
   const char* op = "sparse_conv2d";
   LNX_CHECK(x.defined() && x.dtype() == DType::Float32 && x.device().is_cpu(), op,
             ": input must be a float32 CPU tensor");
@@ -337,6 +345,11 @@ Tensor sparse_conv2d(const Tensor& x, const SparseConvWeights& w, const Tensor& 
     LNX_CHECK(bias_map.shape() == map_shape && bias_map.dtype() == DType::Float32, op,
               ": bias_map has shape ", to_string(bias_map.shape()), ", expected ",
               to_string(map_shape));
+  if (residual.defined())
+    LNX_CHECK(residual.shape() == ys && residual.dtype() == DType::Float32, op,
+              ": residual has shape ", to_string(residual.shape()), ", expected ", to_string(ys));
+  const Tensor rc = residual.defined() ? residual.contiguous() : Tensor();
+  const float* rp = rc.defined() ? rc.data<float>() : nullptr;
   const Tensor xc = x.contiguous();
   const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
   const Tensor mc = bias_map.defined() ? bias_map.contiguous() : Tensor();
@@ -347,11 +360,11 @@ Tensor sparse_conv2d(const Tensor& x, const SparseConvWeights& w, const Tensor& 
   const float* mp = mc.defined() ? mc.data<float>() : nullptr;
 #if defined(__AVX512F__)
   if (w.kh == 3 && w.kw == 3) {
-    sparse_conv_avx512(xc.data<float>(), w, bp, mp, relu, g, y.data<float>());
+    sparse_conv_avx512(xc.data<float>(), w, bp, mp, rp, relu, g, y.data<float>());
     return y;
   }
 #endif
-  sparse_conv_plain(xc.data<float>(), w, bp, mp, relu, g, y.data<float>());
+  sparse_conv_plain(xc.data<float>(), w, bp, mp, rp, relu, g, y.data<float>());
   return y;
 }
 

@@ -24,10 +24,12 @@ struct SparseConvWeights {
 // Packs the non-zero (out, in) slices of w (O, I, KH, KW), a float32 CPU tensor.
 SparseConvWeights pack_sparse_conv(const Tensor& w);
 
-// y (N, O, OH, OW) = conv2d(x, w) + bias[o] + bias_map[o, oh, ow], then max(., 0) when relu.
-// x (N, I, H, W) float32 on the CPU; bias (O) and bias_map (O, OH, OW) may be undefined. Throws
-// for groups or dilation other than 1 and for shape mismatches.
+// y (N, O, OH, OW) = conv2d(x, w) + bias[o] + bias_map[o, oh, ow] + residual, then max(., 0)
+// when relu. x (N, I, H, W) float32 on the CPU; bias (O), bias_map (O, OH, OW) and residual
+// (N, O, OH, OW) may be undefined. Throws for groups or dilation other than 1 and for shape
+// mismatches.
 Tensor sparse_conv2d(const Tensor& x, const SparseConvWeights& w, const Tensor& bias,
-                     const Tensor& bias_map, const Conv2dParams& p, bool relu);
+                     const Tensor& bias_map, const Conv2dParams& p, bool relu,
+                     const Tensor& residual = Tensor());
 
 }  // namespace lnx
