@@ -19,17 +19,27 @@
 namespace lnx::tools {
 namespace {
 
-double median_of(const std::function<void()>& fn, int warm, int reps) {
-  for (int i = 0; i < warm; ++i) fn();
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+// Median milliseconds of each function. The functions take turns within every repetition, so
+// load from other processes on a shared machine falls on all of them alike and their ratios
+// stay meaningful even when the absolute times drift.
+std::vector<double> interleaved_medians(const std::vector<std::function<void()>>& fns, int warm,
+                                        int reps) {
+  for (int i = 0; i < warm; ++i)
+    for (const auto& fn : fns) fn();
+  std::vector<std::vector<double>> ms(fns.size());
+  for (int i = 0; i < reps; ++i)
+    for (size_t f = 0; f < fns.size(); ++f) {
+      const auto t0 = std::chrono::steady_clock::now();
+      fns[f]();
+      const auto t1 = std::chrono::steady_clock::now();
+      ms[f].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    }
+  std::vector<double> med;
+  for (std::vector<double>& m : ms) {
+    std::nth_element(m.begin(), m.begin() + m.size() / 2, m.end());
+    med.push_back(m[m.size() / 2]);
   }
-  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
-  return ms[ms.size() / 2];
+  return med;
 }
 
 // Zeroes each (out, in) slice of w (O, I, KH, KW) with probability `fraction`.
@@ -73,8 +83,12 @@ std::vector<SparseKernelRow> bench_sparse_kernels(int batch, double fraction, in
               std::to_string(s.hw) + " s" + std::to_string(s.stride);
     r.fraction = fraction;
     r.flops_ratio = st.flops_reduction();
-    r.dense_ms = median_of([&] { ops::conv2d(x, w, b, p); }, 2, reps);
-    r.sparse_ms = median_of([&] { sparse_conv2d(x, packed, b, Tensor(), p, false); }, 2, reps);
+    const std::vector<double> med =
+        interleaved_medians({[&] { ops::conv2d(x, w, b, p); },
+                             [&] { sparse_conv2d(x, packed, b, Tensor(), p, false); }},
+                            2, reps);
+    r.dense_ms = med[0];
+    r.sparse_ms = med[1];
     rows.push_back(r);
   }
   return rows;
@@ -119,14 +133,18 @@ SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_
   row.batch = batch;
   row.slice_sparsity = total.slice_sparsity();
   row.flops_ratio = total.flops_reduction();
-  double* out[] = {&row.dense_ms, &row.structured_ms, &row.sparse_ms};
-  const SparseMode modes[] = {SparseMode::Dense, SparseMode::Structured, SparseMode::Sparse};
-  for (int i = 0; i < 3; ++i) {
+  std::vector<SparsePlan> plans;
+  std::vector<std::function<void()>> runs;
+  for (const SparseMode mode : {SparseMode::Dense, SparseMode::Structured, SparseMode::Sparse}) {
     SparsePlanOptions opt;
-    opt.mode = modes[i];
-    SparsePlan plan = SparsePlan::build(cn.net, opt);
-    *out[i] = median_of([&] { plan.run(x); }, 2, reps);
+    opt.mode = mode;
+    plans.push_back(SparsePlan::build(cn.net, opt));
   }
+  for (SparsePlan& plan : plans) runs.push_back([&plan, &x] { plan.run(x); });
+  const std::vector<double> med = interleaved_medians(runs, 2, reps);
+  row.dense_ms = med[0];
+  row.structured_ms = med[1];
+  row.sparse_ms = med[2];
   return row;
 }
 
@@ -138,8 +156,8 @@ void bench_sparse(int reps, uint64_t seed) {
   std::printf("%-18s %6s %7s %9s %9s %8s %6s\n", "shape", "zero", "flops/", "dense", "sparse",
               "speedup", "eff");
   for (const double f : fractions)
-    for (const SparseKernelRow& r : bench_sparse_kernels(128, f, reps, seed))
-      std::printf("%-18s %6.2f %7.2f %9.2f %9.2f %8.2f %6.2f\n", r.shape.c_str(), r.fraction,
+    for (const SparseKernelRow& r : bench_sparse_kernels(128, f, 4 * reps, seed))
+      std::printf("%-18s %6.2f %7.2f %9.3f %9.3f %8.2f %6.2f\n", r.shape.c_str(), r.fraction,
                   r.flops_ratio, r.dense_ms, r.sparse_ms, r.dense_ms / r.sparse_ms,
                   r.dense_ms / r.sparse_ms / r.flops_ratio);
   std::printf(
@@ -150,7 +168,7 @@ void bench_sparse(int reps, uint64_t seed) {
   for (const double f : fractions)
     for (const int batch : {1, 128}) {
       const SparseNetRow r = bench_sparse_resnet20(f, batch, batch == 1 ? 4 * reps : reps, seed);
-      std::printf("%6.2f %7.3f %7.2f %6d %9.2f %11.2f %9.2f %8.2f %6.2f\n", r.fraction,
+      std::printf("%6.2f %7.3f %7.2f %6d %9.3f %11.3f %9.3f %8.2f %6.2f\n", r.fraction,
                   r.slice_sparsity, r.flops_ratio, r.batch, r.dense_ms, r.structured_ms,
                   r.sparse_ms, r.dense_ms / r.sparse_ms, r.dense_ms / r.sparse_ms / r.flops_ratio);
     }
