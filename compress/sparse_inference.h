@@ -40,7 +40,7 @@ struct SparsePlanOptions {
   // Images pushed through the whole network at a time: small chunks keep every activation in
   // cache (a batch of 128 ResNet-20 activations is 8 MB a layer and makes sparse layers
   // memory-bound). 0: the whole batch at once.
-  int64_t chunk = 8;
+  int64_t chunk = 4;
 };
 
 // One convolution of the plan with its folded batch norm.
