@@ -180,6 +180,10 @@ TEST_CASE("the sparse plan of a pruned resnet20 equals the network in eval mode"
       // One image and another input size: tiles over threads, a second bias map.
       const Tensor x1 = normal({1, 3, 24, 24}, 0, 1, &gen);
       CHECK(rel_error(plan.forward(x1).data(), module_logits(*cn.net, x1)) < 1e-4);
+      int64_t sparse_convs = 0;
+      for (const PlanConv& c : plan.convs()) sparse_convs += c.sparse_kernel ? 1 : 0;
+      if (mode != SparseMode::Sparse) CHECK(sparse_convs == 0);
+      if (mode == SparseMode::Sparse && fraction > 0.5) CHECK(sparse_convs >= 10);
       if (mode == SparseMode::Structured) {
         const std::string s = plan.summary();
         CHECK_THAT(s, Catch::Contains("constant inputs"));  // layer1.0's folded channel
