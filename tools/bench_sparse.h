@@ -9,10 +9,11 @@
 namespace lnx::tools {
 
 struct SparseKernelRow {
-  std::string shape;       // e.g. "16->16 32x32 s1"
-  double fraction = 0;     // slices zeroed
-  double flops_ratio = 0;  // dense MACs / non-zero-slice MACs
-  double dense_ms = 0, sparse_ms = 0;
+  std::string shape;                           // e.g. "16->16 32x32 s1"
+  double fraction = 0;                         // slices zeroed
+  double flops_ratio = 0;                      // dense MACs / non-zero-slice MACs
+  double dense_ms = 0, sparse_ms = 0;          // medians
+  double dense_min_ms = 0, sparse_min_ms = 0;  // fastest runs
 };
 // Every distinct 3x3 convolution shape of ResNet-20 (width 1) at `batch`, slices zeroed at random
 // with probability `fraction`: the dense kernel against the slice-sparse one.
