@@ -20,7 +20,6 @@
 #endif
 
 #include <algorithm>
-#include <cstring>
 
 #include "core/ops.h"
 
@@ -104,8 +103,12 @@ void build_phases(const float* x, const SparseGeom& g, const PhaseLayout& ph,
       const float* src = x + (c * g.h + r) * g.w;
       const int64_t pr = r + p.pad_h;
       float* row = oc + (pr % p.stride_h) * p.stride_w * ph.plane + (pr / p.stride_h) * ph.ws;
-      if (p.stride_w == 1) {
-        std::memcpy(row + p.pad_w, src, static_cast<size_t>(g.w) * sizeof(float));
+      if (p.stride_w == 1) {  // rows are short (8-32 floats): inline copies, not memcpy calls
+        float* dst = row + p.pad_w;
+        int64_t q = 0;
+        for (; q + 16 <= g.w; q += 16) _mm512_storeu_ps(dst + q, _mm512_loadu_ps(src + q));
+        const __mmask16 tail = static_cast<__mmask16>((1u << (g.w - q)) - 1u);
+        _mm512_mask_storeu_ps(dst + q, tail, _mm512_maskz_loadu_ps(tail, src + q));
         continue;
       }
       int64_t q = 0;
