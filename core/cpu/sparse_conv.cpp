@@ -7,8 +7,11 @@
 // feeds, adds 9 broadcast-times-window FMAs into that output's 32-pixel accumulator, which lives
 // in an L1-resident (O, 32) scratch tile. Only non-zero slices cost FMAs; the price per slice is
 // one load and one store of the accumulator, against 18 FMAs. Two entries run together so four
-// independent FMA chains hide the FMA latency. Images are spread over threads when the batch
-// covers them; a single image spreads its tiles instead.
+// independent FMA chains hide the FMA latency. A few tiles (accumulators within 16 KB) are done
+// together with the channel loop outside, so each channel's entry loop repeats its trip count
+// back to back (the predictor learns it; random trip counts cost a misprediction per channel).
+// Images are spread over threads when the batch covers them; a single image spreads its tiles.
+// Bias, a per-pixel bias map, a residual and the relu are applied as the tile is written out.
 //
 // Kernels other than 3x3 and builds without AVX-512 use a plain loop over the same packing.
 #include "core/cpu/sparse_conv.h"
