@@ -1,0 +1,222 @@
+// The slice-sparse convolution against the dense one, and the sparse inference plan of a CIFAR
+// ResNet against the network itself in eval mode, with pruned slices and channels.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "autograd/grad_mode.h"
+#include "compress/latent_layers.h"
+#include "compress/sparse_inference.h"
+#include "core/cpu/sparse_conv.h"
+#include "core/ops.h"
+#include "core/random.h"
+#include "layers/batch_norm.h"
+#include "models/registry.h"
+
+using namespace lnx;
+
+namespace {
+
+// max |a - b| / max(|b|, 1e-6) over all elements: the relative error of the whole tensor.
+double rel_error(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  const std::vector<float> av = a.contiguous().to_vector<float>();
+  const std::vector<float> bv = b.contiguous().to_vector<float>();
+  double diff = 0, scale = 1e-6;
+  for (size_t i = 0; i < av.size(); ++i) {
+    diff = std::max(diff, std::abs(static_cast<double>(av[i]) - bv[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(bv[i])));
+  }
+  return diff / scale;
+}
+
+// Zeroes each (out, in) slice of w (O, I, KH, KW) with probability `fraction`.
+void zero_slices(const Tensor& w, double fraction, Generator& gen) {
+  const int64_t slices = w.size(0) * w.size(1), kk = w.size(2) * w.size(3);
+  const std::vector<float> u = uniform({slices}, 0.0, 1.0, &gen).to_vector<float>();
+  float* p = w.data<float>();
+  for (int64_t s = 0; s < slices; ++s)
+    if (u[s] < fraction) std::fill(p + s * kk, p + (s + 1) * kk, 0.0f);
+}
+
+struct ConvCase {
+  int64_t n, c, h, w, o, k, stride, pad;
+};
+
+}  // namespace
+
+TEST_CASE("sparse_conv2d matches the dense convolution", "[sparse]") {
+  Generator gen(7);
+  const ConvCase cases[] = {
+      {2, 16, 32, 32, 16, 3, 1, 1},  // ResNet-20 stage 1, images over threads
+      {1, 16, 32, 32, 32, 3, 2, 1},  // stage 2 entry, one image: tiles over threads
+      {3, 32, 16, 16, 32, 3, 1, 1},  // 16-wide rows
+      {2, 64, 8, 8, 64, 3, 1, 1},    // 8-wide rows, two per vector
+      {1, 32, 16, 16, 64, 3, 2, 1},  // 8-wide output from stride 2
+      {2, 5, 7, 9, 6, 3, 2, 1},      // odd sizes: the gather path and a tail tile
+      {2, 5, 11, 5, 7, 3, 1, 1},    {2, 6, 6, 6, 4, 1, 1, 0},  // 1x1: the plain loop
+  };
+  for (const ConvCase& cc : cases)
+    for (const double fraction : {0.0, 0.5, 0.9, 1.0})
+      for (const bool relu : {false, true}) {
+        CAPTURE(cc.n, cc.c, cc.h, cc.w, cc.o, cc.k, cc.stride, fraction, relu);
+        const Tensor x = normal({cc.n, cc.c, cc.h, cc.w}, 0, 1, &gen);
+        const Tensor w = normal({cc.o, cc.c, cc.k, cc.k}, 0, 1, &gen);
+        zero_slices(w, fraction, gen);
+        const Tensor b = normal({cc.o}, 0, 1, &gen);
+        Conv2dParams p;
+        p.stride_h = p.stride_w = cc.stride;
+        p.pad_h = p.pad_w = cc.pad;
+        Tensor ref = ops::conv2d(x, w, b, p);
+        const Tensor map = normal({ref.size(1), ref.size(2), ref.size(3)}, 0, 1, &gen);
+        ref = ops::add(ref, map);
+        // With the relu, also a residual added before it (a block's shortcut).
+        const Tensor res = relu ? normal(ref.shape(), 0, 1, &gen) : Tensor();
+        if (relu) ref = ops::clamp(ops::add(ref, res), 0.0, INFINITY);
+        const SparseConvWeights packed = pack_sparse_conv(w);
+        const Tensor y = sparse_conv2d(x, packed, b, map, p, relu, res);
+        CHECK(rel_error(y, ref) < 1e-5);
+        if (fraction == 1.0) CHECK(packed.entries() == 0);
+        if (fraction == 0.0) CHECK(packed.entries() == cc.o * cc.c);
+      }
+}
+
+TEST_CASE("sparse_conv2d without bias or map", "[sparse]") {
+  Generator gen(3);
+  const Tensor x = normal({2, 8, 16, 16}, 0, 1, &gen);
+  const Tensor w = normal({8, 8, 3, 3}, 0, 1, &gen);
+  zero_slices(w, 0.6, gen);
+  Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  CHECK(rel_error(sparse_conv2d(x, pack_sparse_conv(w), Tensor(), Tensor(), p, false),
+                  ops::conv2d(x, w, Tensor(), p)) < 1e-5);
+}
+
+TEST_CASE("sparse_conv2d rejects what it does not handle", "[sparse]") {
+  const Tensor w = ones({4, 4, 3, 3});
+  const SparseConvWeights packed = pack_sparse_conv(w);
+  Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  CHECK_THROWS_WITH(sparse_conv2d(ones({1, 3, 8, 8}), packed, Tensor(), Tensor(), p, false),
+                    Catch::Contains("channels"));
+  CHECK_THROWS_WITH(sparse_conv2d(ones({1, 4, 8, 8}), packed, ones({3}), Tensor(), p, false),
+                    Catch::Contains("bias has shape [3]"));
+  CHECK_THROWS_WITH(sparse_conv2d(ones({1, 4, 8, 8}), packed, Tensor(), ones({4, 4, 4}), p, false),
+                    Catch::Contains("bias_map has shape"));
+  Conv2dParams dil = p;
+  dil.dilation_h = 2;
+  CHECK_THROWS_WITH(sparse_conv2d(ones({1, 4, 8, 8}), packed, Tensor(), Tensor(), dil, false),
+                    Catch::Contains("dilation"));
+  CHECK_THROWS_WITH(
+      sparse_conv2d(ones({1, 4, 8, 8}), packed, Tensor(), Tensor(), p, true, ones({1, 4, 4, 4})),
+      Catch::Contains("residual has shape"));
+  CHECK_THROWS_WITH(pack_sparse_conv(ones({4, 4})), Catch::Contains("4-D"));
+}
+
+namespace {
+
+// A resnet20 in LilNetX form with random batch norms and pruned slices and channels:
+// - layer1.0.conv1 output 3 zero: a constant block-internal channel (folded into a bias map);
+// - layer1.0.conv2 output 5 and the stem's output 1 zero: constants that feed residual additions;
+// - layer1.1.conv2 input 7 zero: conv1's channel 7 is never read;
+// - layer2.0.conv1 input 2 zero: a residual channel conv1 ignores (but the shortcut keeps);
+// - layer3.2.conv1 entirely zero: a block whose branch is constant.
+CompressedNetwork pruned_resnet(double fraction, uint64_t seed) {
+  Generator gen(seed);
+  ModelSpec spec;
+  spec.name = "resnet20";
+  CompressedNetwork cn = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
+  for (auto& [name, m] : cn.net->named_modules()) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) {
+      const int64_t c = bn->num_features();
+      bn->weight().data().copy_(uniform({c}, 0.5, 1.5, &gen));
+      bn->bias().data().copy_(normal({c}, 0.0, 0.5, &gen));
+      bn->running_mean().copy_(normal({c}, 0.0, 0.5, &gen));
+      bn->running_var().copy_(uniform({c}, 0.5, 2.0, &gen));
+    }
+    auto* lc = dynamic_cast<LatentConv2d*>(m);
+    if (!lc) continue;
+    const Tensor l = lc->latent().data();  // (O, I, 3, 3)
+    zero_slices(l, fraction, gen);
+    const int64_t o = l.size(0), in = l.size(1);
+    auto zero_out = [&](int64_t oc) { l.select(0, oc).zero_(); };
+    auto zero_in = [&](int64_t ic) { l.select(1, ic).zero_(); };
+    if (name == "layer1.0.conv1") zero_out(3);
+    if (name == "layer1.0.conv2") zero_out(5);
+    if (name == "conv1") zero_out(1);
+    if (name == "layer1.1.conv2") zero_in(7);
+    if (name == "layer2.0.conv1") zero_in(2);
+    if (name == "layer3.2.conv1")
+      for (int64_t oc = 0; oc < o; ++oc) zero_out(oc);
+    (void)in;
+  }
+  cn.net->eval();
+  return cn;
+}
+
+Tensor module_logits(Module& net, const Tensor& x) {
+  NoGradGuard no_grad;
+  return net.forward(Variable(x)).data();
+}
+
+}  // namespace
+
+TEST_CASE("the sparse plan of a pruned resnet20 equals the network in eval mode", "[sparse]") {
+  for (const double fraction : {0.0, 0.6, 0.95}) {
+    CAPTURE(fraction);
+    CompressedNetwork cn = pruned_resnet(fraction, 11);
+    Generator gen(5);
+    const Tensor x = normal({3, 3, 32, 32}, 0, 1, &gen);
+    const Tensor ref = module_logits(*cn.net, x);
+    for (const SparseMode mode : {SparseMode::Dense, SparseMode::Structured, SparseMode::Sparse}) {
+      CAPTURE(static_cast<int>(mode));
+      SparsePlanOptions opt;
+      opt.mode = mode;
+      SparsePlan plan = SparsePlan::build(cn.net, opt);
+      CHECK_FALSE(plan.is_fallback());
+      CHECK(rel_error(plan.run(x), ref) < 1e-4);
+      opt.chunk = 2;  // the batch of 3 in chunks of 2 and 1
+      CHECK(rel_error(SparsePlan::build(cn.net, opt).run(x), ref) < 1e-4);
+      // One image and another input size: tiles over threads, a second bias map.
+      const Tensor x1 = normal({1, 3, 24, 24}, 0, 1, &gen);
+      CHECK(rel_error(plan.forward(x1).data(), module_logits(*cn.net, x1)) < 1e-4);
+      int64_t sparse_convs = 0;
+      for (const PlanConv& c : plan.convs()) sparse_convs += c.sparse_kernel ? 1 : 0;
+      if (mode != SparseMode::Sparse) CHECK(sparse_convs == 0);
+      if (mode == SparseMode::Sparse && fraction > 0.5) CHECK(sparse_convs >= 10);
+      if (mode == SparseMode::Structured) {
+        const std::string s = plan.summary();
+        CHECK_THAT(s, Catch::Contains("constant inputs"));  // layer1.0's folded channel
+        // layer3.2.conv1 computes nothing; layer1.1.conv1 skips the channel conv2 ignores.
+        for (const PlanConv& c : plan.convs()) {
+          if (c.name == "layer3.2.conv1") CHECK(c.kept_out.empty());
+          if (c.name == "layer1.1.conv1") CHECK(c.kept_out.size() <= 15);
+          if (c.name == "layer1.0.conv2") CHECK(c.kept_out.size() == 16);  // residual: kept
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("the sparse plan falls back or rejects what it does not handle", "[sparse]") {
+  Generator gen(1);
+  ModelSpec spec;
+  spec.name = "small_cnn";
+  spec.in_channels = 1;
+  ModulePtr net = build_float_model(spec, &gen);
+  std::string why;
+  CHECK_FALSE(SparsePlan::supports(*net, &why));
+  CHECK_THAT(why, Catch::Contains("ResNetCifar"));
+  SparsePlan plan = SparsePlan::build(net);
+  CHECK(plan.is_fallback());
+  CHECK_THAT(plan.note(), Catch::Contains("dense fallback"));
+  const Tensor x = normal({2, 1, 28, 28}, 0, 1, &gen);
+  net->eval();
+  CHECK(rel_error(plan.run(x), module_logits(*net, x)) < 1e-6);
+
+  CompressedNetwork cn = pruned_resnet(0.5, 2);
+  SparsePlan rp = SparsePlan::build(cn.net);
+  CHECK_THROWS_WITH(rp.run(ones({1, 4, 32, 32})), Catch::Contains("expects 3"));
+  CHECK_THROWS_WITH(rp.run(ones({3, 32, 32})), Catch::Contains("(N, C, H, W)"));
+  CHECK_THROWS_WITH(SparsePlan::build(nullptr), Catch::Contains("null"));
+}

@@ -1,0 +1,36 @@
+// `lilnetx bench sparse`: dense against slice-sparse inference of ResNet-20 (method.md section 4,
+// "real inference time of a kernel that skips them"), beside the FLOPs reduction.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lnx::tools {
+
+struct SparseKernelRow {
+  std::string shape;                           // e.g. "16->16 32x32 s1"
+  double fraction = 0;                         // slices zeroed
+  double flops_ratio = 0;                      // dense MACs / non-zero-slice MACs
+  double dense_ms = 0, sparse_ms = 0;          // medians
+  double dense_min_ms = 0, sparse_min_ms = 0;  // fastest runs
+};
+// Every distinct 3x3 convolution shape of ResNet-20 (width 1) at `batch`, slices zeroed at random
+// with probability `fraction`: the dense kernel against the slice-sparse one.
+std::vector<SparseKernelRow> bench_sparse_kernels(int batch, double fraction, int reps,
+                                                  uint64_t seed);
+
+struct SparseNetRow {
+  double fraction = 0;  // slices zeroed at random (before the whole channels)
+  double slice_sparsity = 0, flops_ratio = 0;  // measure_sparsity over the convolutions
+  int batch = 0;
+  double dense_ms = 0, structured_ms = 0, sparse_ms = 0;  // SparseMode's three plans
+};
+// ResNet-20 in LilNetX form with seeded latents, random slices zeroed plus a few whole input and
+// output channels, timed as SparsePlan in each mode (median of reps after warm-up).
+SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_t seed);
+
+// Prints both tables for fractions 0.5, 0.7, 0.9 at batch 1 and 128; what the subcommand runs.
+void bench_sparse(int reps, uint64_t seed);
+
+}  // namespace lnx::tools
