@@ -22,8 +22,8 @@ enum class LnxSection : uint32_t {
   Arch = 0x48435241,    // "ARCH"
   Group = 0x50525247,   // "GRRP"
   Latent = 0x4e54414c,  // "LATN"
-  Floats = 0x544c4f46,  // "FLOT"
-  Prior = 0x524f4950,   // "PIOR"
+  Floats = 0x544f4c46,  // "FLOT"
+  Prior = 0x4f495250,   // "PRIO"
 };
 std::string lnx_section_name(uint32_t tag);
 

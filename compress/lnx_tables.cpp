@@ -127,6 +127,12 @@ RefitResult refit_prior(CompressionGroup& group, int steps, double lr) {
     NoGradGuard ng;
     r.bits_before = ops::sum(prior.bits_per_element(rows.data())).item();
   }
+  // Training needs the graph even when the caller evaluates under a NoGradGuard.
+  struct GradOn {
+    bool prev = grad_enabled();
+    GradOn() { set_grad_enabled(true); }
+    ~GradOn() { set_grad_enabled(prev); }
+  } grad_on;
   AdamOptions o;
   o.lr = lr;
   Adam adam(prior.parameters(), o);
@@ -136,6 +142,7 @@ RefitResult refit_prior(CompressionGroup& group, int steps, double lr) {
     bits.backward();
     adam.step();
   }
+  adam.zero_grad();
   NoGradGuard ng;
   r.bits_after = ops::sum(prior.bits_per_element(rows.data())).item();
   return r;
