@@ -14,7 +14,7 @@
 namespace lnx {
 namespace {
 
-constexpr uint64_t kHeaderBytes = 12;        // magic, version, section count
+constexpr uint64_t kHeaderBytes = 12;         // magic, version, section count
 constexpr uint64_t kSectionHeaderBytes = 16;  // tag, length, crc
 constexpr uint32_t kMaxDims = 8;
 constexpr int64_t kMaxDim = int64_t{1} << 31;
@@ -72,14 +72,16 @@ void write_section(Writer& file, LnxSection tag, const std::vector<uint8_t>& pay
 // Reads one section's payload (or the header) with every length checked against what is left.
 class Reader {
  public:
-  Reader(const uint8_t* p, size_t n, std::string where) : p_(p), end_(p + n), where_(std::move(where)) {}
+  Reader(const uint8_t* p, size_t n, std::string where)
+      : p_(p), end_(p + n), where_(std::move(where)) {}
   void set_label(const std::string& label) { label_ = label; }
   [[noreturn]] void bad(const std::string& problem) const {
     fail("lnx: ", where_, label_.empty() ? "" : " '" + label_ + "'", ": ", problem);
   }
   size_t left() const { return static_cast<size_t>(end_ - p_); }
   const uint8_t* take(uint64_t n, const char* what) {
-    if (n > left()) bad(str(what, " needs ", n, " bytes but only ", left(), " remain (truncated?)"));
+    if (n > left())
+      bad(str(what, " needs ", n, " bytes but only ", left(), " remain (truncated?)"));
     const uint8_t* at = p_;
     p_ += n;
     return at;
@@ -194,9 +196,10 @@ std::vector<uint8_t> group_payload(const LnxGroup& g) {
   w.u32(static_cast<uint32_t>(g.channels));
   w.u32(static_cast<uint32_t>(g.decoder.size()));
   for (const LnxTensor& t : g.decoder) w.tensor(t, false);
-  LNX_CHECK(static_cast<int64_t>(g.tables.size()) == g.channels && g.kinds.size() == g.tables.size(),
-            "write_lnx: group '", g.name, "' has ", g.tables.size(), " tables and ", g.kinds.size(),
-            " kinds for ", g.channels, " channels");
+  LNX_CHECK(
+      static_cast<int64_t>(g.tables.size()) == g.channels && g.kinds.size() == g.tables.size(),
+      "write_lnx: group '", g.name, "' has ", g.tables.size(), " tables and ", g.kinds.size(),
+      " kinds for ", g.channels, " channels");
   for (size_t c = 0; c < g.tables.size(); ++c) {
     const FrequencyTable& t = g.tables[c];
     w.u8(static_cast<uint8_t>(g.kinds[c]));
@@ -221,14 +224,16 @@ LnxGroup read_group_v1(Reader& r) {
   for (uint32_t i = 0; i < ndec; ++i) g.decoder.push_back(r.tensor(false, "decoder tensor"));
   for (uint32_t c = 0; c < channels; ++c) {
     const uint8_t kind = r.u8("table kind");
-    if (kind > 1) r.bad(str("table ", c, " has kind ", int(kind), ", expected 0 (prior) or 1 (histogram)"));
+    if (kind > 1)
+      r.bad(str("table ", c, " has kind ", int(kind), ", expected 0 (prior) or 1 (histogram)"));
     const int32_t min_value = r.i32("table minimum");
     const uint32_t nsym = r.u32("table symbol count");
     if (nsym < 2 || nsym > kFreqTotal)
       r.bad(str("table ", c, " has ", nsym, " symbols, expected 2 to ", kFreqTotal));
     const uint8_t* b = r.take(uint64_t{2} * nsym, "table frequencies");
     std::vector<uint32_t> freq(nsym);
-    for (uint32_t s = 0; s < nsym; ++s) freq[s] = static_cast<uint32_t>(b[2 * s] | b[2 * s + 1] << 8);
+    for (uint32_t s = 0; s < nsym; ++s)
+      freq[s] = static_cast<uint32_t>(b[2 * s] | b[2 * s + 1] << 8);
     try {
       g.tables.emplace_back(min_value, std::move(freq));
     } catch (const Error& e) {
@@ -272,12 +277,14 @@ std::vector<uint8_t> floats_payload(const std::vector<LnxTensor>& ts, bool half)
 std::vector<LnxTensor> read_tensors(Reader& r, bool half) {
   const uint32_t n = r.u32("tensor count");
   // Each tensor takes at least 8 bytes (name length, rank): bound the count by the bytes left.
-  if (n > r.left() / 8) r.bad(str("tensor count ", n, " exceeds what ", r.left(), " bytes can hold"));
+  if (n > r.left() / 8)
+    r.bad(str("tensor count ", n, " exceeds what ", r.left(), " bytes can hold"));
   std::vector<LnxTensor> ts;
   std::set<std::string> seen;
   for (uint32_t i = 0; i < n; ++i) {
     ts.push_back(r.tensor(half, "tensor"));
-    if (!seen.insert(ts.back().name).second) r.bad(str("tensor '", ts.back().name, "' appears twice"));
+    if (!seen.insert(ts.back().name).second)
+      r.bad(str("tensor '", ts.back().name, "' appears twice"));
   }
   return ts;
 }
@@ -300,7 +307,9 @@ std::string lnx_section_name(uint32_t tag) {
   return s;
 }
 
-int64_t lnx_table_bytes(const FrequencyTable& t) { return 1 + 4 + 4 + 2 * t.num_symbols(); }
+int64_t lnx_table_bytes(const FrequencyTable& t) {
+  return 1 + 4 + 4 + 2 * t.num_symbols();
+}
 
 std::vector<uint8_t> write_lnx(const LnxModel& m) {
   for (const LnxGroup& g : m.groups)
@@ -346,8 +355,8 @@ LnxModel read_lnx(const uint8_t* data, size_t size, const LnxReadOptions& option
            " bytes left in the file (truncated?)");
     const uint8_t* payload = file.take(length, "section payload");
     if (options.verify_crc && crc32_of(payload, length) != crc)
-      fail("lnx: ", where, ": CRC mismatch (stored ", crc, ", computed ",
-           crc32_of(payload, length), "): the file is corrupted");
+      fail("lnx: ", where, ": CRC mismatch (stored ", crc, ", computed ", crc32_of(payload, length),
+           "): the file is corrupted");
     Reader r(payload, length, where);
     LnxSectionInfo info{tag, "", kSectionHeaderBytes + length};
     if (i == 0 && tag != static_cast<uint32_t>(LnxSection::Arch))
@@ -377,7 +386,8 @@ LnxModel read_lnx(const uint8_t* data, size_t size, const LnxReadOptions& option
       case LnxSection::Floats: {
         if (have_floats) r.bad("a second float tensor section");
         const uint8_t precision = r.u8("precision");
-        if (precision > 1) r.bad(str("precision ", int(precision), ", expected 0 (f32) or 1 (f16)"));
+        if (precision > 1)
+          r.bad(str("precision ", int(precision), ", expected 0 (f32) or 1 (f16)"));
         m.float16 = precision == 1;
         m.floats = read_tensors(r, m.float16);
         have_floats = true;
@@ -408,7 +418,8 @@ void save_lnx_file(const std::string& path, const LnxModel& model) {
   {
     std::ofstream f(tmp, std::ios::binary);
     LNX_CHECK(f.good(), "save_lnx_file: cannot open '", tmp, "' for writing");
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
     f.flush();
     LNX_CHECK(f.good(), "save_lnx_file: writing '", tmp, "' failed (disk full?)");
   }

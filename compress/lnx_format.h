@@ -43,8 +43,8 @@ enum class LnxTableKind : uint8_t { Prior = 0, Histogram = 1 };
 
 struct LnxGroup {
   std::string name;
-  int64_t channels = 0;             // slice size: 9 for conv3x3, 1 for dense
-  std::vector<LnxTensor> decoder;   // float32 always: decoded weights must be bit-identical
+  int64_t channels = 0;                // slice size: 9 for conv3x3, 1 for dense
+  std::vector<LnxTensor> decoder;      // float32 always: decoded weights must be bit-identical
   std::vector<FrequencyTable> tables;  // one per channel
   std::vector<LnxTableKind> kinds;
 };
@@ -58,7 +58,7 @@ struct LnxLatent {
 
 struct LnxSectionInfo {
   uint32_t tag = 0;
-  std::string label;  // the group or layer it holds, when it holds one
+  std::string label;   // the group or layer it holds, when it holds one
   uint64_t bytes = 0;  // header included
 };
 
@@ -67,9 +67,9 @@ struct LnxModel {
   LnxArch arch;
   std::vector<LnxGroup> groups;
   std::vector<LnxLatent> latents;
-  bool float16 = false;            // the FLOT section's storage precision
-  std::vector<LnxTensor> floats;   // biases, batch-norm parameters and statistics
-  std::vector<LnxTensor> priors;   // optional: not needed to decode
+  bool float16 = false;           // the FLOT section's storage precision
+  std::vector<LnxTensor> floats;  // biases, batch-norm parameters and statistics
+  std::vector<LnxTensor> priors;  // optional: not needed to decode
   // Filled by the reader: every section as found, and the header's size.
   std::vector<LnxSectionInfo> sections;
   uint64_t header_bytes = 0;

@@ -40,8 +40,9 @@ std::vector<int32_t> latent_integers(const Tensor& latent, const std::string& na
   std::vector<int32_t> out(v.size());
   for (size_t i = 0; i < v.size(); ++i) {
     const float r = std::nearbyint(v[i]);
-    LNX_CHECK(std::isfinite(r) && r >= -2147483648.0f && r < 2147483648.0f, "lnx compress: latent '",
-              name, "' element ", i, " is ", v[i], ", outside the int32 range a file can code");
+    LNX_CHECK(std::isfinite(r) && r >= -2147483648.0f && r < 2147483648.0f,
+              "lnx compress: latent '", name, "' element ", i, " is ", v[i],
+              ", outside the int32 range a file can code");
     out[i] = static_cast<int32_t>(r);
   }
   return out;
@@ -76,7 +77,8 @@ GroupTables build_group_tables(const std::vector<int32_t>& rows, int64_t channel
                                const EntropyModel* prior, TableSource source) {
   LNX_CHECK(channels >= 1 && !rows.empty() && rows.size() % channels == 0,
             "build_group_tables: ", rows.size(), " values do not form rows of ", channels);
-  LNX_CHECK(source != TableSource::Prior || prior, "build_group_tables: prior tables asked for "
+  LNX_CHECK(source != TableSource::Prior || prior,
+            "build_group_tables: prior tables asked for "
             "but no prior given");
   if (prior)
     LNX_CHECK(prior->channels() == channels, "build_group_tables: the prior has ",
@@ -104,9 +106,10 @@ GroupTables build_group_tables(const std::vector<int32_t>& rows, int64_t channel
       cands.push_back({std::move(t), LnxTableKind::Histogram, coded, 0});
     }
     for (Candidate& c : cands) c.stored = 8.0 * static_cast<double>(lnx_table_bytes(c.table));
-    const auto best = std::min_element(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
-      return a.coded + a.stored < b.coded + b.stored;
-    });
+    const auto best =
+        std::min_element(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+          return a.coded + a.stored < b.coded + b.stored;
+        });
     g.coded_bits += best->coded;
     g.table_bits += best->stored;
     g.kinds.push_back(best->kind);

@@ -45,7 +45,8 @@ void perturb_latents(const Module& model, uint64_t seed) {
         const double frac = static_cast<double>(g.next_u64() % 1000) / 1000.0 * 0.8 - 0.4;
         double q = 0;
         if (!zero_slice && g.next_u64() % 100 < 45) {
-          const double u1 = (g.next_u64() % 100000 + 1) / 100001.0, u2 = (g.next_u64() % 100000) / 100000.0;
+          const double u1 = (g.next_u64() % 100000 + 1) / 100001.0,
+                       u2 = (g.next_u64() % 100000) / 100000.0;
           q = std::round(2.0 * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2));
         }
         v[s * slice + k] = static_cast<float>(q + frac);
@@ -111,8 +112,8 @@ std::vector<SectionAt> sections_of(const std::vector<uint8_t>& b) {
   return out;
 }
 void fix_crc(std::vector<uint8_t>& b, const SectionAt& s) {
-  const uint32_t crc = static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), b.data() + s.payload,
-                                                   static_cast<uInt>(s.length)));
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), b.data() + s.payload, static_cast<uInt>(s.length)));
   for (int i = 0; i < 4; ++i) b[s.head + 12 + i] = static_cast<uint8_t>(crc >> (8 * i));
 }
 
@@ -138,7 +139,8 @@ TEST_CASE("a ResNet-20 round trips through .lnx bit for bit", "[lnx]") {
   // Every float tensor and decoder exactly.
   const StateDict a = f.net.model->state_dict(), b = loaded.net.model->state_dict();
   for (const auto& [name, t] : a) {
-    if (t.dtype() != DType::Float32 || want.count(name) || name.find(".prior.") != std::string::npos)
+    if (t.dtype() != DType::Float32 || want.count(name) ||
+        name.find(".prior.") != std::string::npos)
       continue;
     INFO(name);
     CHECK(same_bits(t, b.at(name)));
@@ -165,11 +167,12 @@ TEST_CASE("a ResNet-20 round trips through .lnx bit for bit", "[lnx]") {
     }
   }
   for (const GroupCompression& gc : f.compressed.groups) ideal += gc.coded_bits / 8;
-  for (const LnxLatent& l : f.compressed.file.latents) coded += static_cast<double>(l.stream.size());
+  for (const LnxLatent& l : f.compressed.file.latents)
+    coded += static_cast<double>(l.stream.size());
   const double overhead = coded / ideal - 1;
   WARN("resnet20 test network: file " << f.bytes.size() << " B, coded latents " << coded
-                                      << " B, ideal " << ideal << " B, overhead "
-                                      << 100 * overhead << "%");
+                                      << " B, ideal " << ideal << " B, overhead " << 100 * overhead
+                                      << "%");
   CHECK(overhead >= 0);
   CHECK(overhead < 0.005);
 }
@@ -184,11 +187,13 @@ TEST_CASE("float16 storage keeps floats within half precision and decoders exact
   const StateDict a = f.net.model->state_dict(), b = loaded.net.model->state_dict();
   const auto latents = latent_layers_by_name(*f.net.model);
   for (const auto& [name, t] : a) {
-    if (t.dtype() != DType::Float32 || latents.count(name) || name.find(".prior.") != std::string::npos)
+    if (t.dtype() != DType::Float32 || latents.count(name) ||
+        name.find(".prior.") != std::string::npos)
       continue;
     INFO(name);
     const std::vector<float> x = t.to_vector<float>(), y = b.at(name).to_vector<float>();
-    for (size_t i = 0; i < x.size(); ++i) CHECK(std::fabs(x[i] - y[i]) <= std::fabs(x[i]) * 0x1p-11f + 1e-7f);
+    for (size_t i = 0; i < x.size(); ++i)
+      CHECK(std::fabs(x[i] - y[i]) <= std::fabs(x[i]) * 0x1p-11f + 1e-7f);
     if (name.find("decoder") != std::string::npos) CHECK(same_bits(t, b.at(name)));
   }
 }
@@ -273,17 +278,18 @@ TEST_CASE("a checkpoint, its .lnx and the commands agree exactly", "[lnx][tools]
   }
   const Config config = Config::parse(
       str("trainer: {epochs: 1, train_batch: 8, test_batch: 16}\n",
-          "lr_schedule: {warmup_epochs: 0}\n",
-          "dataset: {name: mnist, trainroot: '", dir.string(), "', valroot: '", dir.string(),
-          "', num_workers: 0}\n", "network: {name: small_cnn, vanilla: false, width: 1}\n",
-          "checkpoint: {save_dir: '", (dir / "run").string(), "'}\n", "common: {seed: 3, threads: 1}\n"),
+          "lr_schedule: {warmup_epochs: 0}\n", "dataset: {name: mnist, trainroot: '", dir.string(),
+          "', valroot: '", dir.string(), "', num_workers: 0}\n",
+          "network: {name: small_cnn, vanilla: false, width: 1}\n", "checkpoint: {save_dir: '",
+          (dir / "run").string(), "'}\n", "common: {seed: 3, threads: 1}\n"),
       {}, "test job");
   Trainer trainer(config, true);
   perturb_latents(trainer.model(), 9);
   const std::string ckpt = (dir / "ck.safetensors").string(), model = (dir / "m.lnx").string();
   trainer.save(ckpt);
 
-  std::vector<std::string> words = {"compress", "--checkpoint", ckpt, "-o", model, "--refit-steps", "20"};
+  std::vector<std::string> words = {"compress", "--checkpoint",  ckpt, "-o",
+                                    model,      "--refit-steps", "20"};
   auto run = [](std::vector<std::string> w, int (*fn)(int, char**)) {
     std::vector<char*> argv;
     for (std::string& s : w) argv.push_back(s.data());
@@ -303,9 +309,9 @@ TEST_CASE("a checkpoint, its .lnx and the commands agree exactly", "[lnx][tools]
   CHECK(run({"inspect", model}, inspect_main) == 0);
   CHECK(run({"eval", "--model", model}, eval_main) == 0);
   CHECK(run({"eval", "--checkpoint", ckpt}, eval_main) == 0);
-  CHECK_THROWS_WITH(run({"compress", "--checkpoint", ckpt, "-o", model, "--refit-steps", "x"},
-                        compress_main),
-                    Catch::Contains("--refit-steps"));
+  CHECK_THROWS_WITH(
+      run({"compress", "--checkpoint", ckpt, "-o", model, "--refit-steps", "x"}, compress_main),
+      Catch::Contains("--refit-steps"));
   fs::remove_all(dir);
 }
 
@@ -314,8 +320,9 @@ TEST_CASE("the reader names the section and the problem", "[lnx][errors]") {
   const std::vector<uint8_t>& good = f.bytes;
   REQUIRE_NOTHROW(open_bytes(good));
   const auto secs = sections_of(good);
-  REQUIRE(secs.size() == f.compressed.file.sections.size() + 0 + 2 + f.compressed.file.groups.size() +
-                             f.compressed.file.latents.size() - f.compressed.file.sections.size());
+  REQUIRE(secs.size() == f.compressed.file.sections.size() + 0 + 2 +
+                             f.compressed.file.groups.size() + f.compressed.file.latents.size() -
+                             f.compressed.file.sections.size());
   auto throws = [](std::vector<uint8_t> b, const std::string& what) {
     INFO(what);
     CHECK_THROWS_WITH(open_bytes(b), Catch::Contains(what));
@@ -433,7 +440,8 @@ TEST_CASE("flipped and truncated bytes give lnx::Error, never a crash", "[lnx][m
       b.resize(g.next_u64() % b.size());
     } else {
       const int flips = 1 + static_cast<int>(g.next_u64() % 4);
-      for (int k = 0; k < flips; ++k) b[g.next_u64() % b.size()] ^= static_cast<uint8_t>(1 + g.next_u64() % 255);
+      for (int k = 0; k < flips; ++k)
+        b[g.next_u64() % b.size()] ^= static_cast<uint8_t>(1 + g.next_u64() % 255);
     }
     // Half the attempts skip the checksums so the mutations reach the parsers behind them.
     LnxReadOptions o;

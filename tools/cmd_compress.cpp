@@ -61,7 +61,8 @@ int compress_main(int argc, char** argv) {
     } else if (w == "-o" || w == "--output") {
       out = next_arg(i, argc, argv, "compress", w);
     } else if (w == "--refit-steps") {
-      o.refit_steps = static_cast<int>(parse_int(next_arg(i, argc, argv, "compress", w), "compress", "--refit-steps"));
+      o.refit_steps = static_cast<int>(
+          parse_int(next_arg(i, argc, argv, "compress", w), "compress", "--refit-steps"));
       LNX_CHECK(o.refit_steps >= 0, "compress: --refit-steps must be >= 0");
     } else if (w == "--float16") {
       o.float16 = true;
@@ -71,21 +72,23 @@ int compress_main(int argc, char** argv) {
       const std::string t = next_arg(i, argc, argv, "compress", w);
       LNX_CHECK(t == "auto" || t == "prior" || t == "histogram", "compress: --tables got '", t,
                 "', expected auto, prior or histogram");
-      o.tables = t == "prior" ? TableSource::Prior : t == "histogram" ? TableSource::Histogram
-                                                                       : TableSource::Auto;
+      o.tables = t == "prior"       ? TableSource::Prior
+                 : t == "histogram" ? TableSource::Histogram
+                                    : TableSource::Auto;
     } else {
       fail("compress: unknown argument '", w, "'");
     }
   }
   if (help || checkpoint.empty() || out.empty()) {
-    std::cout << "usage: lilnetx compress --checkpoint FILE -o MODEL.lnx [--refit-steps N]\n"
-                 "                        [--float16] [--with-prior] [--tables auto|prior|histogram]\n\n"
-                 "Entropy codes a LilNetX checkpoint's integer latents into a .lnx file with its\n"
-                 "architecture, decoders, tables and float tensors (docs/format.md).\n"
-                 "  --refit-steps N  refit each prior to the frozen latents first (Adam, N steps)\n"
-                 "  --float16        store biases and batch-norm tensors as float16\n"
-                 "  --with-prior     also store the priors' parameters (not needed to decode)\n"
-                 "  --tables         per-channel tables: the smaller of both (auto), or one kind\n";
+    std::cout
+        << "usage: lilnetx compress --checkpoint FILE -o MODEL.lnx [--refit-steps N]\n"
+           "                        [--float16] [--with-prior] [--tables auto|prior|histogram]\n\n"
+           "Entropy codes a LilNetX checkpoint's integer latents into a .lnx file with its\n"
+           "architecture, decoders, tables and float tensors (docs/format.md).\n"
+           "  --refit-steps N  refit each prior to the frozen latents first (Adam, N steps)\n"
+           "  --float16        store biases and batch-norm tensors as float16\n"
+           "  --with-prior     also store the priors' parameters (not needed to decode)\n"
+           "  --tables         per-channel tables: the smaller of both (auto), or one kind\n";
     return help ? 0 : 1;
   }
   const Compressed c = compress_checkpoint(checkpoint, o);
@@ -146,8 +149,8 @@ int inspect_main(int argc, char** argv) {
   const LoadedNetwork net = load_lnx_network(file);
   NoGradGuard ng;
   // One forward on a dummy image: each convolution learns its output size for the FLOP counts.
-  net.net.model->forward(Variable(zeros({1, net.shape.in_channels, net.shape.image_size,
-                                         net.shape.image_size})));
+  net.net.model->forward(
+      Variable(zeros({1, net.shape.in_channels, net.shape.image_size, net.shape.image_size})));
   const auto layers = latent_layers_by_name(*net.net.model);
   std::map<std::string, const LnxGroup*> groups;
   for (const LnxGroup& g : file.groups) groups[g.name] = &g;
@@ -167,18 +170,20 @@ int inspect_main(int argc, char** argv) {
     const LnxGroup& g = *groups.at(l.group);
     GroupSums& s = sums[l.group];
     s.rows.insert(s.rows.end(), q.begin(), q.end());
-    for (size_t i = 0; i < q.size(); ++i) s.ideal_bits += g.tables[i % g.tables.size()].cost_bits(q[i]);
+    for (size_t i = 0; i < q.size(); ++i)
+      s.ideal_bits += g.tables[i % g.tables.size()].cost_bits(q[i]);
     s.coded += static_cast<int64_t>(l.stream.size());
     const std::vector<float> qf(q.begin(), q.end());
     const SparsityStats st =
         measure_sparsity(from_vector(qf, l.shape), layer.output_pixels(), layer.conv_groups());
     if (l.shape.size() == 4) total += st;
     std::string shape = to_string(Shape(l.shape));
-    std::printf("%-28s %-16s %9zu %7.3f %6.1f%% %4lld/%-4lld %4lld/%-4lld %10.3f %10.3f\n",
-                l.name.c_str(), shape.c_str(), l.stream.size(), 8.0 * l.stream.size() / q.size(),
-                100 * st.slice_sparsity(), static_cast<long long>(st.zero_in_channels),
-                static_cast<long long>(st.in_channels), static_cast<long long>(st.zero_out_channels),
-                static_cast<long long>(st.out_channels), st.dense_flops / 1e6, st.sparse_flops / 1e6);
+    std::printf(
+        "%-28s %-16s %9zu %7.3f %6.1f%% %4lld/%-4lld %4lld/%-4lld %10.3f %10.3f\n", l.name.c_str(),
+        shape.c_str(), l.stream.size(), 8.0 * l.stream.size() / q.size(), 100 * st.slice_sparsity(),
+        static_cast<long long>(st.zero_in_channels), static_cast<long long>(st.in_channels),
+        static_cast<long long>(st.zero_out_channels), static_cast<long long>(st.out_channels),
+        st.dense_flops / 1e6, st.sparse_flops / 1e6);
   }
   std::printf("convolutions: slice sparsity %.1f%%, FLOPs %.3f M -> %.3f M (%.2fx)\n\n",
               100 * total.slice_sparsity(), total.dense_flops / 1e6, total.sparse_flops / 1e6,
@@ -195,7 +200,8 @@ int inspect_main(int argc, char** argv) {
     if (!file.priors.empty() && cg && !s.rows.empty()) {
       const std::vector<float> f(s.rows.begin(), s.rows.end());
       const Tensor t = from_vector(f, {static_cast<int64_t>(f.size()) / g.channels, g.channels});
-      prior = str(static_cast<int64_t>(std::llround(ops::sum(cg->prior().bits_per_element(t)).item() / 8)));
+      prior = str(
+          static_cast<int64_t>(std::llround(ops::sum(cg->prior().bits_per_element(t)).item() / 8)));
     }
     int64_t table_bytes = 0;
     for (const FrequencyTable& t : g.tables) table_bytes += lnx_table_bytes(t);
@@ -207,7 +213,8 @@ int inspect_main(int argc, char** argv) {
     ideal_all += s.ideal_bits;
     coded_all += s.coded;
   }
-  if (file.priors.empty()) std::printf("(prior B: the file holds no prior; compress --with-prior)\n");
+  if (file.priors.empty())
+    std::printf("(prior B: the file holds no prior; compress --with-prior)\n");
 
   std::map<std::string, uint64_t> by_tag;
   uint64_t size = file.header_bytes;
@@ -215,13 +222,15 @@ int inspect_main(int argc, char** argv) {
     by_tag[lnx_section_name(s.tag)] += s.bytes;
     size += s.bytes;
   }
-  std::printf("\nfile %s: %llu bytes (header %llu", in.c_str(), static_cast<unsigned long long>(size),
+  std::printf("\nfile %s: %llu bytes (header %llu", in.c_str(),
+              static_cast<unsigned long long>(size),
               static_cast<unsigned long long>(file.header_bytes));
   for (const auto& [tag, bytes] : by_tag)
     std::printf(", %s %llu", tag.c_str(), static_cast<unsigned long long>(bytes));
-  std::printf(")\ncoded latents %lld bytes, ideal %.1f bytes under the stored tables: overhead %.3f%%\n",
-              static_cast<long long>(coded_all), ideal_all / 8,
-              ideal_all > 0 ? 100 * (8.0 * coded_all / ideal_all - 1) : 0.0);
+  std::printf(
+      ")\ncoded latents %lld bytes, ideal %.1f bytes under the stored tables: overhead %.3f%%\n",
+      static_cast<long long>(coded_all), ideal_all / 8,
+      ideal_all > 0 ? 100 * (8.0 * coded_all / ideal_all - 1) : 0.0);
   std::printf("float tensors stored as %s\n", file.float16 ? "float16" : "float32");
   return 0;
 }

@@ -25,7 +25,8 @@ Entry classify(const std::string& name, const Tensor& t,
   if (latents.count(name)) return {Part::Latent, latents.at(name)->group().name()};
   if (name.rfind("groups.", 0) == 0) {
     const size_t dot = name.find('.', 7);
-    const std::string group = name.substr(7, dot == std::string::npos ? std::string::npos : dot - 7);
+    const std::string group =
+        name.substr(7, dot == std::string::npos ? std::string::npos : dot - 7);
     if (name.find(".decoder.", 7) != std::string::npos) return {Part::Decoder, group};
     if (name.find(".prior.", 7) != std::string::npos) return {Part::Prior, group};
   }
@@ -38,7 +39,9 @@ LnxTensor to_lnx(const std::string& name, const Tensor& t) {
   return {name, t.shape(), t.contiguous().cpu().to_vector<float>()};
 }
 
-std::string shape_text(const std::vector<int64_t>& s) { return to_string(Shape(s)); }
+std::string shape_text(const std::vector<int64_t>& s) {
+  return to_string(Shape(s));
+}
 
 // The network's float entries of one part, by name, for checking a file against.
 std::map<std::string, Tensor> entries_of(const StateDict& sd, Part part,
@@ -97,14 +100,15 @@ Compressed compress_network(const Config& config, const DataShape& shape, const 
       gc.prior_bits = r.bits_after;
     } else {
       std::vector<float> qf(rows.begin(), rows.end());
-      const Tensor t = from_vector(qf, {static_cast<int64_t>(rows.size()) / g->slice_size(),
-                                        g->slice_size()});
+      const Tensor t =
+          from_vector(qf, {static_cast<int64_t>(rows.size()) / g->slice_size(), g->slice_size()});
       gc.prior_bits = gc.prior_bits_before = ops::sum(g->prior().bits_per_element(t)).item();
     }
     GroupTables gt = build_group_tables(rows, g->slice_size(), &g->prior(), options.tables);
     gc.coded_bits = gt.coded_bits;
     gc.table_bits = gt.table_bits;
-    for (LnxTableKind k : gt.kinds) (k == LnxTableKind::Prior ? gc.prior_tables : gc.histogram_tables)++;
+    for (LnxTableKind k : gt.kinds)
+      (k == LnxTableKind::Prior ? gc.prior_tables : gc.histogram_tables)++;
     LnxGroup lg;
     lg.name = g->name();
     lg.channels = g->slice_size();
@@ -212,7 +216,8 @@ LoadedNetwork load_lnx_network(const LnxModel& file, const LoadOptions& options)
               "', the architecture puts it in '", it->second->group().name(), "'");
     std::vector<int32_t> q;
     try {
-      q = rans_decode(l.stream.data(), l.stream.size(), ref.numel(), file_groups.at(l.group)->tables);
+      q = rans_decode(l.stream.data(), l.stream.size(), ref.numel(),
+                      file_groups.at(l.group)->tables);
     } catch (const Error& e) {
       fail("lnx: ", where, ": ", e.what());
     }

@@ -17,18 +17,18 @@
 namespace lnx::tools {
 
 struct CompressOptions {
-  int refit_steps = 0;     // Adam steps refitting each prior to the frozen latents; 0: none
+  int refit_steps = 0;  // Adam steps refitting each prior to the frozen latents; 0: none
   double refit_lr = 1e-2;
-  bool float16 = false;    // biases and batch-norm tensors as float16
-  bool with_prior = false; // store the prior's parameters (not needed to decode)
+  bool float16 = false;     // biases and batch-norm tensors as float16
+  bool with_prior = false;  // store the prior's parameters (not needed to decode)
   TableSource tables = TableSource::Auto;
 };
 
 struct GroupCompression {
   std::string name;
-  double prior_bits = 0;        // self-information of the latents under the prior (after refit)
-  double prior_bits_before = 0; // before any refit
-  double coded_bits = 0;        // ideal code length under the chosen tables
+  double prior_bits = 0;         // self-information of the latents under the prior (after refit)
+  double prior_bits_before = 0;  // before any refit
+  double coded_bits = 0;         // ideal code length under the chosen tables
   double table_bits = 0;
   int64_t prior_tables = 0, histogram_tables = 0;
 };

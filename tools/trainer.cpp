@@ -149,7 +149,7 @@ BuiltNetwork build_network_from_config(const Config& c, const DataShape& data) {
   LatentInit li = latent_init_for(spec, c.get<double>("network.boundary"));
   li.fan_out = c.get<std::string>("network.mode") == "fan_out";
   li.decoder_init = c.get<std::string>("network.init_type") == "identity" ? DecoderInit::Identity
-                                                                         : DecoderInit::Normal;
+                                                                          : DecoderInit::Normal;
   li.shift = !c.get<bool>("network.no_shift");
   li.compress_first = c.get<bool>("network.first");
   CompressedNetwork cn = build_compressed_model(spec, li, &init_gen);
