@@ -40,6 +40,11 @@ class Writer {
   void i32(int32_t v) { le(static_cast<uint32_t>(v), 4); }
   void f32(float v) { u32(std::bit_cast<uint32_t>(v)); }
   void bytes(const uint8_t* p, size_t n) { out_.insert(out_.end(), p, p + n); }
+  // LEB128: 7 bits a byte, low bits first, the high bit set on all but the last byte.
+  void varint(uint32_t v) {
+    for (; v >= 0x80; v >>= 7) out_.push_back(static_cast<uint8_t>(v | 0x80));
+    out_.push_back(static_cast<uint8_t>(v));
+  }
   void string(const std::string& s) {
     u32(static_cast<uint32_t>(s.size()));
     bytes(reinterpret_cast<const uint8_t*>(s.data()), s.size());
@@ -97,6 +102,19 @@ class Reader {
   uint32_t u32(const char* what) { return static_cast<uint32_t>(le(4, what)); }
   uint64_t u64(const char* what) { return le(8, what); }
   int32_t i32(const char* what) { return static_cast<int32_t>(u32(what)); }
+  // A table frequency: LEB128 of at most 3 bytes, below 2^16.
+  uint32_t freq(const char* what) {
+    uint32_t v = 0;
+    for (int shift = 0; shift < 21; shift += 7) {
+      const uint8_t b = u8(what);
+      v |= static_cast<uint32_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) {
+        if (v >= kFreqTotal) bad(str(what, " ", v, " is not below 2^16"));
+        return v;
+      }
+    }
+    bad(str(what, " is longer than 3 bytes"));
+  }
   std::string string(const char* what) {
     const uint32_t n = u32(what);
     const uint8_t* b = take(n, what);
@@ -206,7 +224,7 @@ std::vector<uint8_t> group_payload(const LnxGroup& g) {
     w.i32(t.min_value());
     w.u32(static_cast<uint32_t>(t.num_symbols()));
     // With at least two symbols of frequency >= 1 summing to 2^16, each is at most 2^16 - 1.
-    for (uint32_t f : t.freq()) w.u16(static_cast<uint16_t>(f));
+    for (uint32_t f : t.freq()) w.varint(f);
   }
   return std::move(w.buffer());
 }
@@ -230,10 +248,10 @@ LnxGroup read_group_v1(Reader& r) {
     const uint32_t nsym = r.u32("table symbol count");
     if (nsym < 2 || nsym > kFreqTotal)
       r.bad(str("table ", c, " has ", nsym, " symbols, expected 2 to ", kFreqTotal));
-    const uint8_t* b = r.take(uint64_t{2} * nsym, "table frequencies");
+    if (nsym > r.left())  // at least one byte each
+      r.bad(str("table ", c, " has ", nsym, " symbols but only ", r.left(), " bytes remain"));
     std::vector<uint32_t> freq(nsym);
-    for (uint32_t s = 0; s < nsym; ++s)
-      freq[s] = static_cast<uint32_t>(b[2 * s] | b[2 * s + 1] << 8);
+    for (uint32_t s = 0; s < nsym; ++s) freq[s] = r.freq("table frequency");
     try {
       g.tables.emplace_back(min_value, std::move(freq));
     } catch (const Error& e) {

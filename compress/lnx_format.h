@@ -75,7 +75,7 @@ struct LnxModel {
   uint64_t header_bytes = 0;
 };
 
-// The bytes of a table in the file (kind, min value, symbol count, u16 frequencies).
+// The bytes of a table in the file (kind, min value, symbol count, LEB128 frequencies).
 int64_t lnx_table_bytes(const FrequencyTable& t);
 
 std::vector<uint8_t> write_lnx(const LnxModel& model);
