@@ -423,6 +423,32 @@ TEST_CASE("the reader names the section and the problem", "[lnx][errors]") {
     m.groups.pop_back();
     throws(write_lnx(m), "has no table section before it");
   }
+  {
+    auto b = good;
+    b[8] = b[9] = b[10] = b[11] = 0xff;
+    throws(b, "section count 4294967295 exceeds");
+  }
+  {
+    auto b = good;
+    b[secs.back().head + 11] = 0x10;  // the length's top byte
+    throws(b, "bytes left in the file (truncated?)");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.groups.push_back(m.groups[0]);
+    throws(write_lnx(m), "the group appears twice");
+    m = f.compressed.file;
+    m.latents.push_back(m.latents[0]);
+    throws(write_lnx(m), "the layer appears twice");
+    m = f.compressed.file;
+    m.floats.push_back(m.floats[0]);
+    throws(write_lnx(m), "appears twice");
+    m = f.compressed.file;
+    m.groups[0].channels = 1;
+    m.groups[0].tables.resize(1);
+    m.groups[0].kinds.resize(1);
+    throws(write_lnx(m), "1 channels, the architecture expects 9");
+  }
   CHECK_THROWS_WITH(load_lnx_file("/nonexistent/x.lnx"), Catch::Contains("cannot open"));
 }
 
