@@ -6,6 +6,7 @@
 
 #include "core/checkpoint_io.h"
 #include "tools/commands.h"
+#include "tools/lnx_model.h"
 #include "tools/trainer.h"
 
 namespace lnx::tools {
@@ -25,7 +26,7 @@ logging: {print_freq: 100}
 )yaml";
 
 struct Args {
-  std::string config_path, checkpoint;
+  std::string config_path, checkpoint, model;
   std::vector<std::string> overrides;
   bool help = false;
 };
@@ -40,6 +41,9 @@ Args parse(int argc, char** argv, const char* cmd) {
     } else if (w == "--config" || w == "--checkpoint") {
       LNX_CHECK(i + 1 < argc, cmd, ": ", w, " needs a file name");
       (w == "--config" ? a.config_path : a.checkpoint) = argv[++i];
+    } else if (w == "--model") {
+      LNX_CHECK(i + 1 < argc, cmd, ": --model needs a file name");
+      a.model = argv[++i];
     } else if (w.rfind("--config=", 0) == 0) {
       a.config_path = w.substr(9);
     } else if (w.rfind("--checkpoint=", 0) == 0) {
@@ -83,11 +87,23 @@ int train_main(int argc, char** argv) {
 
 int eval_main(int argc, char** argv) {
   const Args a = parse(argc, argv, "eval");
-  if (a.help || a.checkpoint.empty()) {
-    std::cout << "usage: lilnetx eval --checkpoint FILE [--config FILE.yaml] [--section.key v]\n\n"
+  if (a.help || a.checkpoint.empty() == a.model.empty()) {
+    std::cout << "usage: lilnetx eval --checkpoint FILE [--config FILE.yaml] [--section.key v]\n"
+                 "       lilnetx eval --model MODEL.lnx [--section.key v]\n\n"
                  "Evaluates a checkpoint on the test set of its config (the one stored in the\n"
-                 "checkpoint unless --config is given).\n";
+                 "checkpoint unless --config is given), or a .lnx file on the test set of the\n"
+                 "config stored in it.\n";
     return a.help ? 0 : 1;
+  }
+  if (!a.model.empty()) {
+    const LoadedNetwork net = load_lnx_network(load_lnx_file(a.model));
+    std::vector<std::string> overrides = a.overrides;
+    overrides.push_back("--checkpoint.resume=false");
+    overrides.push_back("--checkpoint.resume_path=");
+    Trainer trainer(Config::parse(net.config.dump(), overrides, a.model + " (stored config)"));
+    trainer.model().load_state_dict(net.net.model->state_dict(), true);
+    print_eval("test", trainer.evaluate());
+    return 0;
   }
   std::vector<std::string> overrides = a.overrides;
   overrides.push_back("--checkpoint.resume_path=" + a.checkpoint);

@@ -7,5 +7,8 @@ namespace lnx::tools {
 int bench_main(int argc, char** argv);
 int train_main(int argc, char** argv);
 int eval_main(int argc, char** argv);
+int compress_main(int argc, char** argv);
+int decompress_main(int argc, char** argv);
+int inspect_main(int argc, char** argv);
 
 }  // namespace lnx::tools

@@ -14,6 +14,7 @@ void usage() {
                "commands:\n"
                "  train    train a network from a YAML config (no config: a small Fashion-MNIST job)\n"
                "  eval     evaluate a checkpoint on its test set\n"
+               "  compress / decompress / inspect   .lnx compressed model files\n"
                "  bench    time the kernels and networks (see docs/benchmarks.md)\n\n"
                "Run `lilnetx <command> --help` for a command's options.\n";
 }
@@ -30,6 +31,9 @@ int main(int argc, char** argv) {
     if (cmd == "train") return lnx::tools::train_main(argc - 1, argv + 1);
     if (cmd == "eval") return lnx::tools::eval_main(argc - 1, argv + 1);
     if (cmd == "bench") return lnx::tools::bench_main(argc - 1, argv + 1);
+    if (cmd == "compress") return lnx::tools::compress_main(argc - 1, argv + 1);
+    if (cmd == "decompress") return lnx::tools::decompress_main(argc - 1, argv + 1);
+    if (cmd == "inspect") return lnx::tools::inspect_main(argc - 1, argv + 1);
     std::cerr << "lilnetx: unknown command '" << cmd << "'\n";
     usage();
     return 1;

@@ -137,6 +137,25 @@ bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
 
 }  // namespace
 
+BuiltNetwork build_network_from_config(const Config& c, const DataShape& data) {
+  ModelSpec spec;
+  spec.name = c.get<std::string>("network.name");
+  spec.num_classes = data.num_classes;
+  spec.width = static_cast<double>(c.get<int64_t>("network.width"));
+  spec.in_channels = data.in_channels;
+  spec.cifar_stem = data.image_size <= 64;
+  Generator init_gen(static_cast<uint64_t>(c.get<int64_t>("common.seed")));
+  if (c.get<bool>("network.vanilla")) return {build_float_model(spec, &init_gen), nullptr};
+  LatentInit li = latent_init_for(spec, c.get<double>("network.boundary"));
+  li.fan_out = c.get<std::string>("network.mode") == "fan_out";
+  li.decoder_init = c.get<std::string>("network.init_type") == "identity" ? DecoderInit::Identity
+                                                                          : DecoderInit::Normal;
+  li.shift = !c.get<bool>("network.no_shift");
+  li.compress_first = c.get<bool>("network.first");
+  CompressedNetwork cn = build_compressed_model(spec, li, &init_gen);
+  return {cn.net, cn.groups};
+}
+
 Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_(quiet) {
   const Config& c = config_;
   for (const std::string& n : c.notices()) print(n);
@@ -168,25 +187,11 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   lo.drop_last = false;
   test_loader_ = std::make_unique<data::DataLoader>(data_.test, lo);
 
-  ModelSpec spec;
-  spec.name = c.get<std::string>("network.name");
-  spec.num_classes = data_.num_classes;
-  spec.width = static_cast<double>(c.get<int64_t>("network.width"));
-  spec.in_channels = data_.in_channels;
-  spec.cifar_stem = data_.image_size <= 64;
-  Generator init_gen(seed);
-  if (c.get<bool>("network.vanilla")) {
-    model_ = build_float_model(spec, &init_gen);
-  } else {
-    LatentInit li = latent_init_for(spec, c.get<double>("network.boundary"));
-    li.fan_out = c.get<std::string>("network.mode") == "fan_out";
-    li.decoder_init = c.get<std::string>("network.init_type") == "identity" ? DecoderInit::Identity
-                                                                           : DecoderInit::Normal;
-    li.shift = !c.get<bool>("network.no_shift");
-    li.compress_first = c.get<bool>("network.first");
-    CompressedNetwork cn = build_compressed_model(spec, li, &init_gen);
-    model_ = cn.net;
-    groups_ = cn.groups;
+  const BuiltNetwork built = build_network_from_config(
+      c, {data_.num_classes, data_.in_channels, data_.image_size});
+  model_ = built.model;
+  groups_ = built.groups;
+  if (groups_) {
     ObjectiveConfig oc;
     oc.rate_weight = c.get<double>("losses.reg_weight");
     oc.slice_weight = c.get<double>("losses.gd.weights");

@@ -45,6 +45,18 @@ struct EpochResult {
   CompressionSummary compression;
 };
 
+// What a network's shape depends on besides the config: the data set's classes and images.
+struct DataShape {
+  int64_t num_classes = 10, in_channels = 3, image_size = 32;
+};
+struct BuiltNetwork {
+  ModulePtr model;
+  std::shared_ptr<GroupSet> groups;  // LilNetX networks only
+};
+// The network the config's network section describes, initialised from common.seed: what the
+// trainer trains and what an .lnx file's architecture section rebuilds.
+BuiltNetwork build_network_from_config(const Config& config, const DataShape& data);
+
 class Trainer {
  public:
   // `quiet` silences progress output (tests).

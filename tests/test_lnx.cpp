@@ -1,0 +1,485 @@
+#include <zlib.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "autograd/grad_mode.h"
+#include "compress/latent_layers.h"
+#include "compress/lnx_format.h"
+#include "compress/lnx_tables.h"
+#include "compress/range_coder.h"
+#include "core/checkpoint_io.h"
+#include "core/random.h"
+#include "core/safetensors.h"
+#include "tools/commands.h"
+#include "tools/lnx_model.h"
+#include "tools/trainer.h"
+
+using namespace lnx;
+using namespace lnx::tools;
+namespace fs = std::filesystem;
+
+namespace {
+
+Config network_config(const std::string& name, int64_t width = 1) {
+  return Config::parse(str("network: {name: ", name, ", vanilla: false, width: ", width, "}\n",
+                           "common: {seed: 11}\n"),
+                       {}, "test network");
+}
+
+// Realistic trained latents: most zero, whole slices zero, the rest round(normal * 2) plus a
+// fractional part that rounding removes.
+void perturb_latents(const Module& model, uint64_t seed) {
+  Generator g(seed);
+  NoGradGuard ng;
+  for (const auto& [name, layer] : latent_layers_by_name(model)) {
+    const Tensor& l = layer->latent().data();
+    const int64_t slice = layer->slice_size();
+    std::vector<float> v(static_cast<size_t>(l.numel()));
+    for (int64_t s = 0; s < l.numel() / slice; ++s) {
+      const bool zero_slice = slice > 1 && g.next_u64() % 100 < 40;
+      for (int64_t k = 0; k < slice; ++k) {
+        const double frac = static_cast<double>(g.next_u64() % 1000) / 1000.0 * 0.8 - 0.4;
+        double q = 0;
+        if (!zero_slice && g.next_u64() % 100 < 45) {
+          const double u1 = (g.next_u64() % 100000 + 1) / 100001.0,
+                       u2 = (g.next_u64() % 100000) / 100000.0;
+          q = std::round(2.0 * std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2));
+        }
+        v[s * slice + k] = static_cast<float>(q + frac);
+      }
+    }
+    l.copy_(from_vector(v, l.shape()));
+  }
+  // Batch-norm statistics away from their initial values, so the float round trip is real.
+  for (const auto& [name, t] : model.state_dict())
+    if (name.find("running_var") != std::string::npos || name.find("bias") != std::string::npos)
+      t.copy_(uniform(t.shape(), 0.5, 1.5, &g));
+}
+
+struct Fixture {
+  Config config;
+  DataShape shape;
+  BuiltNetwork net;
+  Compressed compressed;
+  std::vector<uint8_t> bytes;
+};
+
+Fixture make_fixture(const std::string& name, const DataShape& shape, const CompressOptions& o = {},
+                     int64_t width = 1) {
+  Fixture f{network_config(name, width), shape, {}, {}, {}};
+  f.net = build_network_from_config(f.config, shape);
+  perturb_latents(*f.net.model, 5);
+  f.compressed = compress_network(f.config, shape, *f.net.model, *f.net.groups, o);
+  f.bytes = write_lnx(f.compressed.file);
+  return f;
+}
+
+// Bit-identical floats, except that -0 and +0 count as one: a latent that rounds to -0 is the
+// integer 0 in the file, and decodes to +0 where the checkpoint's float decoded to -0.
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return false;
+  std::vector<float> x = a.contiguous().to_vector<float>(), y = b.contiguous().to_vector<float>();
+  for (auto* v : {&x, &y})
+    for (float& e : *v)
+      if (e == 0.0f) e = 0.0f;
+  return std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+}
+
+Tensor logits(Module& m, const Tensor& x) {
+  NoGradGuard ng;
+  m.eval();
+  return m.forward(Variable(x)).data();
+}
+
+// Byte offsets of each section: (tag offset, payload offset, payload length).
+struct SectionAt {
+  size_t head, payload;
+  uint64_t length;
+};
+std::vector<SectionAt> sections_of(const std::vector<uint8_t>& b) {
+  std::vector<SectionAt> out;
+  size_t p = 12;
+  while (p + 16 <= b.size()) {
+    uint64_t len = 0;
+    for (int i = 0; i < 8; ++i) len |= static_cast<uint64_t>(b[p + 4 + i]) << (8 * i);
+    out.push_back({p, p + 16, len});
+    p += 16 + len;
+  }
+  return out;
+}
+void fix_crc(std::vector<uint8_t>& b, const SectionAt& s) {
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), b.data() + s.payload, static_cast<uInt>(s.length)));
+  for (int i = 0; i < 4; ++i) b[s.head + 12 + i] = static_cast<uint8_t>(crc >> (8 * i));
+}
+
+LoadedNetwork open_bytes(const std::vector<uint8_t>& b, const LnxReadOptions& o = {}) {
+  return load_lnx_network(read_lnx(b.data(), b.size(), o));
+}
+
+}  // namespace
+
+TEST_CASE("a ResNet-20 round trips through .lnx bit for bit", "[lnx]") {
+  Fixture f = make_fixture("resnet20", {10, 3, 32});
+  const LoadedNetwork loaded = open_bytes(f.bytes);
+  const auto want = latent_layers_by_name(*f.net.model);
+  const auto got = latent_layers_by_name(*loaded.net.model);
+  REQUIRE(want.size() == got.size());
+  REQUIRE(want.size() == 20);
+  for (const auto& [name, layer] : want) {
+    INFO(name);
+    // Latents: the same integers; decoded weights: the same float bits.
+    CHECK(loaded.latents.at(name) == latent_integers(layer->latent().data(), name));
+    CHECK(same_bits(layer->decoded_weight().data(), got.at(name)->decoded_weight().data()));
+  }
+  // Every float tensor and decoder exactly.
+  const StateDict a = f.net.model->state_dict(), b = loaded.net.model->state_dict();
+  for (const auto& [name, t] : a) {
+    if (t.dtype() != DType::Float32 || want.count(name) ||
+        name.find(".prior.") != std::string::npos)
+      continue;
+    INFO(name);
+    CHECK(same_bits(t, b.at(name)));
+  }
+  Generator g(3);
+  const Tensor x = normal({4, 3, 32, 32}, 0, 1, &g);
+  CHECK(same_bits(logits(*f.net.model, x), logits(*loaded.net.model, x)));
+
+  // Decoded weights under PyTorch names: W, not latents.
+  const auto dec = decoded_weights(loaded);
+  CHECK(same_bits(dec.at("conv1.weight"), want.at("conv1.weight")->decoded_weight().data()));
+  CHECK(dec.count("groups.conv3x3.decoder.weight") == 0);
+  CHECK(dec.count("bn1.running_mean") == 1);
+
+  // Table invariants and honest sizes.
+  double ideal = 0, coded = 0;
+  for (const LnxGroup& grp : f.compressed.file.groups) {
+    CHECK(static_cast<int64_t>(grp.tables.size()) == grp.channels);
+    for (const FrequencyTable& t : grp.tables) {
+      CHECK_NOTHROW(t.validate("test"));
+      uint64_t sum = 0;
+      for (uint32_t fr : t.freq()) sum += fr;
+      CHECK(sum == kFreqTotal);
+    }
+  }
+  for (const GroupCompression& gc : f.compressed.groups) ideal += gc.coded_bits / 8;
+  for (const LnxLatent& l : f.compressed.file.latents)
+    coded += static_cast<double>(l.stream.size());
+  const double overhead = coded / ideal - 1;
+  WARN("resnet20 test network: file " << f.bytes.size() << " B, coded latents " << coded
+                                      << " B, ideal " << ideal << " B, overhead " << 100 * overhead
+                                      << "%");
+  CHECK(overhead >= 0);
+  CHECK(overhead < 0.005);
+}
+
+TEST_CASE("float16 storage keeps floats within half precision and decoders exact", "[lnx]") {
+  CompressOptions o;
+  o.float16 = true;
+  Fixture f = make_fixture("resnet20", {10, 3, 32}, o);
+  Fixture f32 = make_fixture("resnet20", {10, 3, 32});
+  CHECK(f.bytes.size() < f32.bytes.size());
+  const LoadedNetwork loaded = open_bytes(f.bytes);
+  const StateDict a = f.net.model->state_dict(), b = loaded.net.model->state_dict();
+  const auto latents = latent_layers_by_name(*f.net.model);
+  for (const auto& [name, t] : a) {
+    if (t.dtype() != DType::Float32 || latents.count(name) ||
+        name.find(".prior.") != std::string::npos)
+      continue;
+    INFO(name);
+    const std::vector<float> x = t.to_vector<float>(), y = b.at(name).to_vector<float>();
+    for (size_t i = 0; i < x.size(); ++i)
+      CHECK(std::fabs(x[i] - y[i]) <= std::fabs(x[i]) * 0x1p-11f + 1e-7f);
+    if (name.find("decoder") != std::string::npos) CHECK(same_bits(t, b.at(name)));
+  }
+}
+
+TEST_CASE("float16 conversion rounds to nearest even", "[lnx][half]") {
+  CHECK(float_to_half(1.0f) == 0x3c00);
+  CHECK(float_to_half(-2.0f) == 0xc000);
+  CHECK(float_to_half(0.0f) == 0x0000);
+  CHECK(float_to_half(-0.0f) == 0x8000);
+  CHECK(float_to_half(65504.0f) == 0x7bff);
+  CHECK(float_to_half(65520.0f) == 0x7c00);  // halfway to the next binade: rounds to infinity
+  CHECK(float_to_half(65519.0f) == 0x7bff);
+  CHECK(float_to_half(0x1p-24f) == 0x0001);  // smallest subnormal
+  CHECK(float_to_half(0x1p-25f) == 0x0000);  // a tie rounds to even (zero)
+  CHECK(float_to_half(0x1.8p-25f) == 0x0001);
+  CHECK(float_to_half(1.0f + 0x1p-11f) == 0x3c00);      // tie, even stays
+  CHECK(float_to_half(1.0f + 3 * 0x1p-11f) == 0x3c02);  // tie, odd rounds up
+  CHECK(float_to_half(1.0f + 0x1p-11f + 0x1p-20f) == 0x3c01);
+  CHECK(float_to_half(INFINITY) == 0x7c00);
+  CHECK(std::isnan(half_to_float(float_to_half(NAN))));
+  for (uint32_t h = 0; h < 0x7c00; ++h) {  // every finite half survives the trip
+    const auto u = static_cast<uint16_t>(h);
+    REQUIRE(float_to_half(half_to_float(u)) == u);
+    REQUIRE(float_to_half(-half_to_float(u)) == (u | 0x8000));
+  }
+  CHECK(half_to_float(0x0001) == 0x1p-24f);
+  CHECK(half_to_float(0x3555) == Approx(0.333251953125f));
+}
+
+TEST_CASE("tables: prior or histogram per channel, whichever is smaller", "[lnx][tables]") {
+  Fixture f = make_fixture("small_cnn", {10, 1, 28});
+  CompressionGroup& g = f.net.groups->at("conv3x3", "test");
+  const std::vector<int32_t> rows = group_integer_rows(g);
+  const GroupTables hist = build_group_tables(rows, 9, nullptr, TableSource::Histogram);
+  const GroupTables prior = build_group_tables(rows, 9, &g.prior(), TableSource::Prior);
+  const GroupTables best = build_group_tables(rows, 9, &g.prior(), TableSource::Auto);
+  CHECK(best.coded_bits + best.table_bits <=
+        std::min(hist.coded_bits + hist.table_bits, prior.coded_bits + prior.table_bits) + 1e-6);
+  for (const auto& t : {hist, prior, best}) {
+    REQUIRE(t.tables.size() == 9);
+    // Whatever the tables, the coder reproduces the values.
+    CHECK(rans_decode(rans_encode(rows, t.tables).data(), rans_encode(rows, t.tables).size(),
+                      static_cast<int64_t>(rows.size()), t.tables) == rows);
+  }
+  for (LnxTableKind k : prior.kinds) CHECK(k == LnxTableKind::Prior);
+  // The prior's pmf: a proper distribution over a range covering most mass.
+  const auto pmf = prior_pmf(g.prior(), -3, 3);
+  REQUIRE(pmf.size() == 9);
+  for (const auto& p : pmf) {
+    double s = 0;
+    for (double v : p) s += v;
+    CHECK(s <= 1.0 + 1e-6);
+    CHECK(s > 0);
+  }
+  // Refitting the untrained prior to the frozen latents cuts its bits; latents stay.
+  const RefitResult r = refit_prior(g, 200, 2e-2);
+  CHECK(r.bits_after < 0.8 * r.bits_before);
+  CHECK(group_integer_rows(g) == rows);
+  const GroupTables refit = build_group_tables(rows, 9, &g.prior(), TableSource::Prior);
+  CHECK(refit.coded_bits < prior.coded_bits);
+  CHECK_THROWS_WITH(build_group_tables(rows, 9, nullptr, TableSource::Prior),
+                    Catch::Contains("no prior"));
+}
+
+TEST_CASE("a checkpoint, its .lnx and the commands agree exactly", "[lnx][tools]") {
+  const fs::path dir = fs::temp_directory_path() / str("lnx_test_", ::getpid());
+  fs::create_directories(dir);
+  // A tiny MNIST-layout data set, so the stored config opens real data.
+  auto be32 = [](std::ofstream& f, uint32_t v) {
+    const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+    f.write(b, 4);
+  };
+  for (const auto& [prefix, n] : {std::pair{"train", 32}, {"t10k", 16}}) {
+    std::ofstream img(dir / str(prefix, "-images-idx3-ubyte"), std::ios::binary);
+    std::ofstream lab(dir / str(prefix, "-labels-idx1-ubyte"), std::ios::binary);
+    be32(img, 0x803), be32(img, n), be32(img, 28), be32(img, 28);
+    be32(lab, 0x801), be32(lab, n);
+    for (int i = 0; i < n; ++i) {
+      lab.put(static_cast<char>(i % 10));
+      for (int p = 0; p < 784; ++p) img.put(static_cast<char>((p * 7 + i * 13) % 251));
+    }
+  }
+  const Config config = Config::parse(
+      str("trainer: {epochs: 1, train_batch: 8, test_batch: 16}\n",
+          "lr_schedule: {warmup_epochs: 0}\n", "dataset: {name: mnist, trainroot: '", dir.string(),
+          "', valroot: '", dir.string(), "', num_workers: 0}\n",
+          "network: {name: small_cnn, vanilla: false, width: 1}\n", "checkpoint: {save_dir: '",
+          (dir / "run").string(), "'}\n", "common: {seed: 3, threads: 1}\n"),
+      {}, "test job");
+  Trainer trainer(config, true);
+  perturb_latents(trainer.model(), 9);
+  const std::string ckpt = (dir / "ck.safetensors").string(), model = (dir / "m.lnx").string();
+  trainer.save(ckpt);
+
+  std::vector<std::string> words = {"compress", "--checkpoint",  ckpt, "-o",
+                                    model,      "--refit-steps", "20"};
+  auto run = [](std::vector<std::string> w, int (*fn)(int, char**)) {
+    std::vector<char*> argv;
+    for (std::string& s : w) argv.push_back(s.data());
+    return fn(static_cast<int>(argv.size()), argv.data());
+  };
+  REQUIRE(run(words, compress_main) == 0);
+  const LoadedNetwork loaded = load_lnx_network(load_lnx_file(model));
+  Generator g(1);
+  const Tensor x = normal({5, 1, 28, 28}, 0, 1, &g);
+  CHECK(same_bits(logits(trainer.model(), x), logits(*loaded.net.model, x)));
+
+  const std::string weights = (dir / "w.safetensors").string();
+  CHECK(run({"decompress", model, "-o", weights}, decompress_main) == 0);
+  const SafetensorsFile st = read_safetensors(weights);
+  const auto layers = latent_layers_by_name(trainer.model());
+  CHECK(same_bits(st.tensors.at("0.weight"), layers.at("0.weight")->decoded_weight().data()));
+  CHECK(run({"inspect", model}, inspect_main) == 0);
+  CHECK(run({"eval", "--model", model}, eval_main) == 0);
+  CHECK(run({"eval", "--checkpoint", ckpt}, eval_main) == 0);
+  CHECK_THROWS_WITH(
+      run({"compress", "--checkpoint", ckpt, "-o", model, "--refit-steps", "x"}, compress_main),
+      Catch::Contains("--refit-steps"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the reader names the section and the problem", "[lnx][errors]") {
+  Fixture f = make_fixture("small_cnn", {10, 1, 28});
+  const std::vector<uint8_t>& good = f.bytes;
+  REQUIRE_NOTHROW(open_bytes(good));
+  const auto secs = sections_of(good);
+  REQUIRE(secs.size() == f.compressed.file.sections.size() + 0 + 2 +
+                             f.compressed.file.groups.size() + f.compressed.file.latents.size() -
+                             f.compressed.file.sections.size());
+  auto throws = [](std::vector<uint8_t> b, const std::string& what) {
+    INFO(what);
+    CHECK_THROWS_WITH(open_bytes(b), Catch::Contains(what));
+  };
+  {
+    auto b = good;
+    b[0] = 'X';
+    throws(b, "wrong magic");
+  }
+  throws(std::vector<uint8_t>(good.begin(), good.begin() + 6), "header");
+  throws(std::vector<uint8_t>(good.begin(), good.end() - 3), "truncated");
+  {
+    auto b = good;
+    b[4] = 2;  // version 2: newer than this reader
+    throws(b, "format version 2 is not supported");
+    b[4] = 0;
+    throws(b, "format version 0 is not supported");
+  }
+  {
+    auto b = good;
+    b[secs[1].payload + 3] ^= 0x40;
+    throws(b, "section 1 (GRRP): CRC mismatch");
+  }
+  {
+    auto b = good;
+    b[secs[0].head] = 'Z';  // first section not the architecture
+    throws(b, "first section must be the architecture");
+  }
+  {
+    auto b = good;
+    b[secs.back().head] = 'Z';
+    fix_crc(b, secs.back());
+    throws(b, "unknown section type");
+  }
+  {
+    auto b = good;
+    b.push_back(0);
+    throws(b, "unexpected bytes after the last section");
+  }
+  {  // a frequency changed: the table no longer sums to 2^16
+    auto b = good;
+    const size_t name_len = b[secs[1].payload];
+    // name, channels, decoder count, decoder tensor (name, rank, dims, 81 floats), first table.
+    size_t p = secs[1].payload + 4 + name_len + 8;
+    const size_t dname = b[p];
+    p += 4 + dname + 4 + 16 + 81 * 4;
+    p += 1 + 4 + 4;  // kind, min, count -> first frequency
+    b[p] ^= 1;
+    fix_crc(b, secs[1]);
+    throws(b, "frequencies sum to");
+  }
+  {  // a latent's rANS stream cut short
+    LnxModel m = f.compressed.file;
+    m.latents[0].stream.resize(5);
+    throws(write_lnx(m), "layer '0.weight'");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.latents[0].shape[0] = 17;
+    throws(write_lnx(m), "the architecture expects [16, 1, 3, 3]");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.latents.pop_back();
+    throws(write_lnx(m), "has no section for layer");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.latents[1].group = "dense";
+    throws(write_lnx(m), "the architecture puts it in 'conv3x3'");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.floats.pop_back();
+    throws(write_lnx(m), "is missing");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.floats[0].name = "nope.weight";
+    throws(write_lnx(m), "'nope.weight' is not part of the architecture");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.groups[0].decoder[0].shape = {3, 27};
+    throws(write_lnx(m), "the architecture expects [9, 9]");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.arch.config_yaml = "network: {name: small_cnn, vanilla: false, width: 100000}\n";
+    throws(write_lnx(m), "network.width is 100000");
+    m.arch.config_yaml = "network: {name: resnet7, vanilla: false}\n";
+    throws(write_lnx(m), "cannot be built");
+    m.arch.config_yaml = "network: [\n";
+    throws(write_lnx(m), "does not parse");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.groups.pop_back();
+    throws(write_lnx(m), "has no table section before it");
+  }
+  {
+    auto b = good;
+    b[8] = b[9] = b[10] = b[11] = 0xff;
+    throws(b, "section count 4294967295 exceeds");
+  }
+  {
+    auto b = good;
+    b[secs.back().head + 11] = 0x10;  // the length's top byte
+    throws(b, "bytes left in the file (truncated?)");
+  }
+  {
+    LnxModel m = f.compressed.file;
+    m.groups.push_back(m.groups[0]);
+    throws(write_lnx(m), "the group appears twice");
+    m = f.compressed.file;
+    m.latents.push_back(m.latents[0]);
+    throws(write_lnx(m), "the layer appears twice");
+    m = f.compressed.file;
+    m.floats.push_back(m.floats[0]);
+    throws(write_lnx(m), "appears twice");
+    m = f.compressed.file;
+    m.groups[0].channels = 1;
+    m.groups[0].tables.resize(1);
+    m.groups[0].kinds.resize(1);
+    throws(write_lnx(m), "1 channels, the architecture expects 9");
+  }
+  CHECK_THROWS_WITH(load_lnx_file("/nonexistent/x.lnx"), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("flipped and truncated bytes give lnx::Error, never a crash", "[lnx][mutation]") {
+  // A small network keeps each attempt cheap: width-1 small_cnn with three classes.
+  Fixture f = make_fixture("small_cnn", {3, 1, 28});
+  const std::vector<uint8_t>& good = f.bytes;
+  REQUIRE_NOTHROW(open_bytes(good));
+  Generator g(77);
+  int errors = 0, opened = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::vector<uint8_t> b = good;
+    const uint64_t kind = g.next_u64() % 4;
+    if (kind == 0) {
+      b.resize(g.next_u64() % b.size());
+    } else {
+      const int flips = 1 + static_cast<int>(g.next_u64() % 4);
+      for (int k = 0; k < flips; ++k)
+        b[g.next_u64() % b.size()] ^= static_cast<uint8_t>(1 + g.next_u64() % 255);
+    }
+    // Half the attempts skip the checksums so the mutations reach the parsers behind them.
+    LnxReadOptions o;
+    o.verify_crc = trial % 2 == 0;
+    try {
+      open_bytes(b, o);
+      ++opened;
+    } catch (const Error& e) {
+      ++errors;
+      REQUIRE(std::string(e.what()).find("lnx") != std::string::npos);
+    }
+  }
+  CHECK(errors > 1500);
+  CHECK(errors + opened == 3000);
+}

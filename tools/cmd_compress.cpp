@@ -1,0 +1,238 @@
+// `lilnetx compress`, `lilnetx decompress` and `lilnetx inspect`: .lnx files (docs/format.md).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "autograd/grad_mode.h"
+#include "compress/latent_layers.h"
+#include "compress/sparsity_stats.h"
+#include "core/ops.h"
+#include "core/safetensors.h"
+#include "tools/commands.h"
+#include "tools/lnx_model.h"
+
+namespace lnx::tools {
+namespace {
+
+std::string next_arg(int& i, int argc, char** argv, const char* cmd, const std::string& flag) {
+  LNX_CHECK(i + 1 < argc, cmd, ": ", flag, " needs a value");
+  return argv[++i];
+}
+
+int64_t parse_int(const std::string& s, const char* cmd, const char* flag) {
+  size_t used = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(s, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  LNX_CHECK(used == s.size() && !s.empty(), cmd, ": ", flag, " got '", s, "', expected an integer");
+  return v;
+}
+
+// Per-channel entropy of the values present, in bits: rows (M, C).
+double empirical_bits(const std::vector<int32_t>& rows, int64_t c) {
+  const int64_t m = static_cast<int64_t>(rows.size()) / c;
+  double bits = 0;
+  for (int64_t ch = 0; ch < c; ++ch) {
+    std::map<int32_t, int64_t> hist;
+    for (int64_t i = 0; i < m; ++i) hist[rows[i * c + ch]]++;
+    for (const auto& [v, n] : hist) bits -= static_cast<double>(n) * std::log2(double(n) / m);
+  }
+  return bits;
+}
+
+}  // namespace
+
+int compress_main(int argc, char** argv) {
+  std::string checkpoint, out;
+  CompressOptions o;
+  bool help = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string w = argv[i];
+    if (w == "-h" || w == "--help") {
+      help = true;
+    } else if (w == "--checkpoint") {
+      checkpoint = next_arg(i, argc, argv, "compress", w);
+    } else if (w == "-o" || w == "--output") {
+      out = next_arg(i, argc, argv, "compress", w);
+    } else if (w == "--refit-steps") {
+      o.refit_steps = static_cast<int>(
+          parse_int(next_arg(i, argc, argv, "compress", w), "compress", "--refit-steps"));
+      LNX_CHECK(o.refit_steps >= 0, "compress: --refit-steps must be >= 0");
+    } else if (w == "--float16") {
+      o.float16 = true;
+    } else if (w == "--with-prior") {
+      o.with_prior = true;
+    } else if (w == "--tables") {
+      const std::string t = next_arg(i, argc, argv, "compress", w);
+      LNX_CHECK(t == "auto" || t == "prior" || t == "histogram", "compress: --tables got '", t,
+                "', expected auto, prior or histogram");
+      o.tables = t == "prior"       ? TableSource::Prior
+                 : t == "histogram" ? TableSource::Histogram
+                                    : TableSource::Auto;
+    } else {
+      fail("compress: unknown argument '", w, "'");
+    }
+  }
+  if (help || checkpoint.empty() || out.empty()) {
+    std::cout
+        << "usage: lilnetx compress --checkpoint FILE -o MODEL.lnx [--refit-steps N]\n"
+           "                        [--float16] [--with-prior] [--tables auto|prior|histogram]\n\n"
+           "Entropy codes a LilNetX checkpoint's integer latents into a .lnx file with its\n"
+           "architecture, decoders, tables and float tensors (docs/format.md).\n"
+           "  --refit-steps N  refit each prior to the frozen latents first (Adam, N steps)\n"
+           "  --float16        store biases and batch-norm tensors as float16\n"
+           "  --with-prior     also store the priors' parameters (not needed to decode)\n"
+           "  --tables         per-channel tables: the smaller of both (auto), or one kind\n";
+    return help ? 0 : 1;
+  }
+  const Compressed c = compress_checkpoint(checkpoint, o);
+  save_lnx_file(out, c.file);
+  for (const GroupCompression& g : c.groups) {
+    std::printf("%-8s prior %.0f B", g.name.c_str(), g.prior_bits_before / 8);
+    if (o.refit_steps > 0) std::printf(" -> %.0f B refit", g.prior_bits / 8);
+    std::printf(", coded %.0f B + tables %.0f B (%lld prior, %lld histogram tables)\n",
+                g.coded_bits / 8, g.table_bits / 8, static_cast<long long>(g.prior_tables),
+                static_cast<long long>(g.histogram_tables));
+  }
+  std::printf("wrote %s: %lld bytes\n", out.c_str(),
+              static_cast<long long>(std::filesystem::file_size(out)));
+  return 0;
+}
+
+int decompress_main(int argc, char** argv) {
+  std::string in, out;
+  bool help = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string w = argv[i];
+    if (w == "-h" || w == "--help") {
+      help = true;
+    } else if (w == "-o" || w == "--output") {
+      out = next_arg(i, argc, argv, "decompress", w);
+    } else if (in.empty() && w.rfind("-", 0) != 0) {
+      in = w;
+    } else {
+      fail("decompress: unknown argument '", w, "'");
+    }
+  }
+  if (help || in.empty() || out.empty()) {
+    std::cout << "usage: lilnetx decompress MODEL.lnx -o WEIGHTS.safetensors\n\n"
+                 "Decodes a .lnx file to float weights under PyTorch-style names (convolution and\n"
+                 "linear weights as decoded W, not latents).\n";
+    return help ? 0 : 1;
+  }
+  const LoadedNetwork net = load_lnx_network(load_lnx_file(in));
+  write_safetensors(out, decoded_weights(net),
+                    {{"format", "lilnetx.decoded"}, {"config", net.config.dump()}});
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}
+
+int inspect_main(int argc, char** argv) {
+  std::string in;
+  for (int i = 1; i < argc; ++i) {
+    const std::string w = argv[i];
+    if (w == "-h" || w == "--help" || !in.empty()) {
+      std::cout << "usage: lilnetx inspect MODEL.lnx\n\nPer layer and per group: sizes, sparsity, "
+                   "FLOPs, the prior's estimate, the entropy and the coder's overhead.\n";
+      return w == "-h" || w == "--help" ? 0 : 1;
+    }
+    in = w;
+  }
+  LNX_CHECK(!in.empty(), "inspect: no .lnx file given (usage: lilnetx inspect MODEL.lnx)");
+  const LnxModel file = load_lnx_file(in);
+  const LoadedNetwork net = load_lnx_network(file);
+  NoGradGuard ng;
+  // One forward on a dummy image: each convolution learns its output size for the FLOP counts.
+  net.net.model->forward(
+      Variable(zeros({1, net.shape.in_channels, net.shape.image_size, net.shape.image_size})));
+  const auto layers = latent_layers_by_name(*net.net.model);
+  std::map<std::string, const LnxGroup*> groups;
+  for (const LnxGroup& g : file.groups) groups[g.name] = &g;
+
+  std::printf("%-28s %-16s %9s %7s %7s %9s %9s %10s %10s\n", "layer", "shape", "bytes", "bits/w",
+              "slices0", "in0", "out0", "MFLOPs", "sparse");
+  SparsityStats total;
+  struct GroupSums {
+    std::vector<int32_t> rows;
+    double ideal_bits = 0;
+    int64_t coded = 0;
+  };
+  std::map<std::string, GroupSums> sums;
+  for (const LnxLatent& l : file.latents) {
+    const LatentLayer& layer = *layers.at(l.name);
+    const std::vector<int32_t>& q = net.latents.at(l.name);
+    const LnxGroup& g = *groups.at(l.group);
+    GroupSums& s = sums[l.group];
+    s.rows.insert(s.rows.end(), q.begin(), q.end());
+    for (size_t i = 0; i < q.size(); ++i)
+      s.ideal_bits += g.tables[i % g.tables.size()].cost_bits(q[i]);
+    s.coded += static_cast<int64_t>(l.stream.size());
+    const std::vector<float> qf(q.begin(), q.end());
+    const SparsityStats st =
+        measure_sparsity(from_vector(qf, l.shape), layer.output_pixels(), layer.conv_groups());
+    if (l.shape.size() == 4) total += st;
+    std::string shape = to_string(Shape(l.shape));
+    std::printf(
+        "%-28s %-16s %9zu %7.3f %6.1f%% %4lld/%-4lld %4lld/%-4lld %10.3f %10.3f\n", l.name.c_str(),
+        shape.c_str(), l.stream.size(), 8.0 * l.stream.size() / q.size(), 100 * st.slice_sparsity(),
+        static_cast<long long>(st.zero_in_channels), static_cast<long long>(st.in_channels),
+        static_cast<long long>(st.zero_out_channels), static_cast<long long>(st.out_channels),
+        st.dense_flops / 1e6, st.sparse_flops / 1e6);
+  }
+  std::printf("convolutions: slice sparsity %.1f%%, FLOPs %.3f M -> %.3f M (%.2fx)\n\n",
+              100 * total.slice_sparsity(), total.dense_flops / 1e6, total.sparse_flops / 1e6,
+              total.flops_reduction());
+
+  std::printf("%-8s %12s %12s %12s %12s %9s %8s\n", "group", "prior B", "entropy B", "ideal B",
+              "coded B", "overhead", "tables B");
+  double ideal_all = 0;
+  int64_t coded_all = 0;
+  for (const LnxGroup& g : file.groups) {
+    const GroupSums& s = sums[g.name];
+    std::string prior = "n/a";
+    const CompressionGroup* cg = net.net.groups->find(g.name);
+    if (!file.priors.empty() && cg && !s.rows.empty()) {
+      const std::vector<float> f(s.rows.begin(), s.rows.end());
+      const Tensor t = from_vector(f, {static_cast<int64_t>(f.size()) / g.channels, g.channels});
+      prior = str(
+          static_cast<int64_t>(std::llround(ops::sum(cg->prior().bits_per_element(t)).item() / 8)));
+    }
+    int64_t table_bytes = 0;
+    for (const FrequencyTable& t : g.tables) table_bytes += lnx_table_bytes(t);
+    const double entropy = s.rows.empty() ? 0 : empirical_bits(s.rows, g.channels);
+    std::printf("%-8s %12s %12.1f %12.1f %12lld %8.3f%% %8lld\n", g.name.c_str(), prior.c_str(),
+                entropy / 8, s.ideal_bits / 8, static_cast<long long>(s.coded),
+                s.ideal_bits > 0 ? 100 * (8.0 * s.coded / s.ideal_bits - 1) : 0.0,
+                static_cast<long long>(table_bytes));
+    ideal_all += s.ideal_bits;
+    coded_all += s.coded;
+  }
+  if (file.priors.empty())
+    std::printf("(prior B: the file holds no prior; compress --with-prior)\n");
+
+  std::map<std::string, uint64_t> by_tag;
+  uint64_t size = file.header_bytes;
+  for (const LnxSectionInfo& s : file.sections) {
+    by_tag[lnx_section_name(s.tag)] += s.bytes;
+    size += s.bytes;
+  }
+  std::printf("\nfile %s: %llu bytes (header %llu", in.c_str(),
+              static_cast<unsigned long long>(size),
+              static_cast<unsigned long long>(file.header_bytes));
+  for (const auto& [tag, bytes] : by_tag)
+    std::printf(", %s %llu", tag.c_str(), static_cast<unsigned long long>(bytes));
+  std::printf(
+      ")\ncoded latents %lld bytes, ideal %.1f bytes under the stored tables: overhead %.3f%%\n",
+      static_cast<long long>(coded_all), ideal_all / 8,
+      ideal_all > 0 ? 100 * (8.0 * coded_all / ideal_all - 1) : 0.0);
+  std::printf("float tensors stored as %s\n", file.float16 ? "float16" : "float32");
+  return 0;
+}
+
+}  // namespace lnx::tools

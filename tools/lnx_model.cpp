@@ -1,0 +1,253 @@
+#include "tools/lnx_model.h"
+
+#include <set>
+
+#include "autograd/grad_mode.h"
+#include "compress/latent_layers.h"
+#include "compress/range_coder.h"
+#include "core/checkpoint_io.h"
+#include "core/ops.h"
+#include "tools/datasets.h"
+
+namespace lnx::tools {
+namespace {
+
+// Which part of the file a state-dict entry belongs to.
+enum class Part { Latent, Decoder, Prior, Float, Skip };
+
+struct Entry {
+  Part part;
+  std::string group;  // decoder / prior entries
+};
+
+Entry classify(const std::string& name, const Tensor& t,
+               const std::map<std::string, const LatentLayer*>& latents) {
+  if (latents.count(name)) return {Part::Latent, latents.at(name)->group().name()};
+  if (name.rfind("groups.", 0) == 0) {
+    const size_t dot = name.find('.', 7);
+    const std::string group =
+        name.substr(7, dot == std::string::npos ? std::string::npos : dot - 7);
+    if (name.find(".decoder.", 7) != std::string::npos) return {Part::Decoder, group};
+    if (name.find(".prior.", 7) != std::string::npos) return {Part::Prior, group};
+  }
+  // Integer bookkeeping (batch norm's num_batches_tracked) plays no part in inference.
+  if (t.dtype() != DType::Float32) return {Part::Skip, ""};
+  return {Part::Float, ""};
+}
+
+LnxTensor to_lnx(const std::string& name, const Tensor& t) {
+  return {name, t.shape(), t.contiguous().cpu().to_vector<float>()};
+}
+
+std::string shape_text(const std::vector<int64_t>& s) {
+  return to_string(Shape(s));
+}
+
+// The network's float entries of one part, by name, for checking a file against.
+std::map<std::string, Tensor> entries_of(const StateDict& sd, Part part,
+                                         const std::map<std::string, const LatentLayer*>& latents) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : sd)
+    if (classify(name, t, latents).part == part) out[name] = t;
+  return out;
+}
+
+// Checks that `got` names exactly the tensors of `want` with their shapes, and copies them in.
+void load_tensors(const std::vector<LnxTensor>& got, const std::map<std::string, Tensor>& want,
+                  const std::string& where, StateDict& into, bool all_required) {
+  std::set<std::string> seen;
+  for (const LnxTensor& t : got) {
+    const auto it = want.find(t.name);
+    LNX_CHECK(it != want.end(), "lnx: ", where, ": tensor '", t.name,
+              "' is not part of the architecture's network");
+    LNX_CHECK(it->second.shape() == Shape(t.shape), "lnx: ", where, ": tensor '", t.name,
+              "' has shape ", shape_text(t.shape), ", the architecture expects ",
+              to_string(it->second.shape()));
+    seen.insert(t.name);
+    into.set(t.name, from_vector(t.data, t.shape));
+  }
+  if (all_required)
+    for (const auto& [name, t] : want)
+      LNX_CHECK(seen.count(name), "lnx: ", where, ": tensor '", name, "' of shape ",
+                to_string(t.shape()), " is missing");
+}
+
+}  // namespace
+
+std::map<std::string, const LatentLayer*> latent_layers_by_name(const Module& model) {
+  std::map<std::string, const LatentLayer*> out;
+  for (const auto& [path, m] : model.named_modules())
+    if (const auto* l = dynamic_cast<const LatentLayer*>(m))
+      out[path.empty() ? "weight" : path + ".weight"] = l;
+  return out;
+}
+
+Compressed compress_network(const Config& config, const DataShape& shape, const Module& model,
+                            const GroupSet& groups, const CompressOptions& options) {
+  NoGradGuard ng;
+  Compressed out;
+  LnxModel& f = out.file;
+  f.arch = {config.dump(), shape.num_classes, shape.in_channels, shape.image_size};
+  f.float16 = options.float16;
+  std::map<std::string, std::vector<FrequencyTable>> tables;
+  for (const auto& g : groups.groups()) {
+    GroupCompression gc;
+    gc.name = g->name();
+    const std::vector<int32_t> rows = group_integer_rows(*g);
+    if (options.refit_steps > 0) {
+      const RefitResult r = refit_prior(*g, options.refit_steps, options.refit_lr);
+      gc.prior_bits_before = r.bits_before;
+      gc.prior_bits = r.bits_after;
+    } else {
+      std::vector<float> qf(rows.begin(), rows.end());
+      const Tensor t =
+          from_vector(qf, {static_cast<int64_t>(rows.size()) / g->slice_size(), g->slice_size()});
+      gc.prior_bits = gc.prior_bits_before = ops::sum(g->prior().bits_per_element(t)).item();
+    }
+    GroupTables gt = build_group_tables(rows, g->slice_size(), &g->prior(), options.tables);
+    gc.coded_bits = gt.coded_bits;
+    gc.table_bits = gt.table_bits;
+    for (LnxTableKind k : gt.kinds)
+      (k == LnxTableKind::Prior ? gc.prior_tables : gc.histogram_tables)++;
+    LnxGroup lg;
+    lg.name = g->name();
+    lg.channels = g->slice_size();
+    lg.tables = gt.tables;
+    lg.kinds = gt.kinds;
+    tables[g->name()] = std::move(gt.tables);
+    out.groups.push_back(gc);
+    f.groups.push_back(std::move(lg));
+  }
+  const auto latents = latent_layers_by_name(model);
+  for (const auto& [name, t] : model.state_dict()) {
+    const Entry e = classify(name, t, latents);
+    switch (e.part) {
+      case Part::Latent: {
+        const std::vector<int32_t> q = latent_integers(t, name);
+        f.latents.push_back({name, e.group, t.shape(), rans_encode(q, tables.at(e.group))});
+        break;
+      }
+      case Part::Decoder:
+        for (LnxGroup& g : f.groups)
+          if (g.name == e.group) g.decoder.push_back(to_lnx(name, t));
+        break;
+      case Part::Prior:
+        if (options.with_prior) f.priors.push_back(to_lnx(name, t));
+        break;
+      case Part::Float:
+        f.floats.push_back(to_lnx(name, t));
+        break;
+      case Part::Skip:
+        break;
+    }
+  }
+  return out;
+}
+
+Compressed compress_checkpoint(const std::string& path, const CompressOptions& options) {
+  const Checkpoint ck = load_checkpoint(path);
+  const Config config = Config::parse(ck.get_string("config"), {}, path + " (stored config)");
+  LNX_CHECK(!config.get<bool>("network.vanilla"), "compress: '", path,
+            "' holds a float network (network.vanilla: true); only LilNetX networks compress");
+  const DataSplit data = make_datasets(config);
+  const DataShape shape{data.num_classes, data.in_channels, data.image_size};
+  const BuiltNetwork net = build_network_from_config(config, shape);
+  StateDict sd;
+  for (const auto& [name, t] : ck.model) sd.insert(name, t);
+  net.model->load_state_dict(sd, true);
+  return compress_network(config, shape, *net.model, *net.groups, options);
+}
+
+LoadedNetwork load_lnx_network(const LnxModel& file, const LoadOptions& options) {
+  const std::string arch = "section 0 (ARCH)";
+  LoadedNetwork out{Config::defaults(), {}, {}, {}};
+  try {
+    out.config = Config::parse(file.arch.config_yaml, {}, "the file's architecture");
+  } catch (const Error& e) {
+    fail("lnx: ", arch, ": the config does not parse: ", e.what());
+  }
+  const Config& c = out.config;
+  LNX_CHECK(!c.get<bool>("network.vanilla"), "lnx: ", arch,
+            ": network.vanilla is true, a float network has no latents to decode");
+  const int64_t width = c.get<int64_t>("network.width");
+  LNX_CHECK(width >= 1 && width <= options.max_width, "lnx: ", arch, ": network.width is ", width,
+            ", expected 1 to ", options.max_width);
+  out.shape = {file.arch.num_classes, file.arch.in_channels, file.arch.image_size};
+  try {
+    out.net = build_network_from_config(c, out.shape);
+  } catch (const Error& e) {
+    fail("lnx: ", arch, ": the network cannot be built: ", e.what());
+  }
+  const GroupSet& groups = *out.net.groups;
+  const StateDict sd = out.net.model->state_dict();
+  const auto latents = latent_layers_by_name(*out.net.model);
+  StateDict load;
+
+  // Groups: the same set as the network's, each with its decoder and one table per channel.
+  std::map<std::string, const LnxGroup*> file_groups;
+  for (const LnxGroup& g : file.groups) {
+    const std::string where = str("group '", g.name, "'");
+    const CompressionGroup* ng = groups.find(g.name);
+    LNX_CHECK(ng, "lnx: ", where, ": the architecture's network has no such group");
+    LNX_CHECK(g.channels == ng->slice_size(), "lnx: ", where, ": ", g.channels,
+              " channels, the architecture expects ", ng->slice_size());
+    LNX_CHECK(static_cast<int64_t>(g.tables.size()) == g.channels, "lnx: ", where, ": ",
+              g.tables.size(), " tables for ", g.channels, " channels");
+    for (const FrequencyTable& t : g.tables) t.validate(("lnx: " + where).c_str());
+    std::map<std::string, Tensor> want;
+    for (const auto& [name, t] : entries_of(sd, Part::Decoder, latents))
+      if (name.rfind("groups." + g.name + ".decoder.", 0) == 0) want[name] = t;
+    load_tensors(g.decoder, want, where + " decoder", load, true);
+    file_groups[g.name] = &g;
+  }
+  for (const auto& g : groups.groups())
+    LNX_CHECK(file_groups.count(g->name()), "lnx: the file has no section for group '", g->name(),
+              "' of the architecture's network");
+
+  // Latents: every latent layer once, its shape from the architecture bounding the decode.
+  for (const LnxLatent& l : file.latents) {
+    const std::string where = str("layer '", l.name, "'");
+    const auto it = latents.find(l.name);
+    LNX_CHECK(it != latents.end(), "lnx: ", where, ": not a latent layer of the architecture");
+    const Tensor& ref = sd.at(l.name);
+    LNX_CHECK(ref.shape() == Shape(l.shape), "lnx: ", where, ": shape ", shape_text(l.shape),
+              ", the architecture expects ", to_string(ref.shape()));
+    LNX_CHECK(it->second->group().name() == l.group, "lnx: ", where, ": group '", l.group,
+              "', the architecture puts it in '", it->second->group().name(), "'");
+    std::vector<int32_t> q;
+    try {
+      q = rans_decode(l.stream.data(), l.stream.size(), ref.numel(),
+                      file_groups.at(l.group)->tables);
+    } catch (const Error& e) {
+      fail("lnx: ", where, ": ", e.what());
+    }
+    std::vector<float> v(q.begin(), q.end());
+    load.set(l.name, from_vector(v, ref.shape()));
+    out.latents[l.name] = std::move(q);
+  }
+  for (const auto& [name, layer] : latents)
+    LNX_CHECK(out.latents.count(name), "lnx: the file has no section for layer '", name, "'");
+
+  load_tensors(file.floats, entries_of(sd, Part::Float, latents), "float tensors", load, true);
+  load_tensors(file.priors, entries_of(sd, Part::Prior, latents), "prior", load, false);
+  out.net.model->load_state_dict(load, false);
+  out.net.model->eval();
+  return out;
+}
+
+std::map<std::string, Tensor> decoded_weights(const LoadedNetwork& loaded) {
+  NoGradGuard ng;
+  const auto latents = latent_layers_by_name(*loaded.net.model);
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : loaded.net.model->state_dict()) {
+    const Entry e = classify(name, t, latents);
+    if (e.part == Part::Latent) {
+      out[name] = latents.at(name)->decoded_weight().data().contiguous();
+    } else if (e.part == Part::Float) {
+      out[name] = t;
+    }
+  }
+  return out;
+}
+
+}  // namespace lnx::tools

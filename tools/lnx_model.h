@@ -1,0 +1,68 @@
+// A LilNetX network and its .lnx file, both ways: compress a trained network (or a checkpoint)
+// into the file's sections, and rebuild the network from a file alone: the architecture
+// section's config goes through the trainer's build_network_from_config, every other section
+// is validated against the network so built, and only then are the latents decoded.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compress/lnx_format.h"
+#include "compress/lnx_tables.h"
+#include "tools/config.h"
+#include "tools/trainer.h"
+
+namespace lnx::tools {
+
+struct CompressOptions {
+  int refit_steps = 0;  // Adam steps refitting each prior to the frozen latents; 0: none
+  double refit_lr = 1e-2;
+  bool float16 = false;     // biases and batch-norm tensors as float16
+  bool with_prior = false;  // store the prior's parameters (not needed to decode)
+  TableSource tables = TableSource::Auto;
+};
+
+struct GroupCompression {
+  std::string name;
+  double prior_bits = 0;         // self-information of the latents under the prior (after refit)
+  double prior_bits_before = 0;  // before any refit
+  double coded_bits = 0;         // ideal code length under the chosen tables
+  double table_bits = 0;
+  int64_t prior_tables = 0, histogram_tables = 0;
+};
+
+struct Compressed {
+  LnxModel file;
+  std::vector<GroupCompression> groups;
+};
+
+// `model` and `groups` as build_network_from_config(config, shape) builds them.
+Compressed compress_network(const Config& config, const DataShape& shape, const Module& model,
+                            const GroupSet& groups, const CompressOptions& options = {});
+// A trainer checkpoint: the network is rebuilt from its stored config and its state loaded.
+// The data set is opened once to learn the number of classes and the image size.
+Compressed compress_checkpoint(const std::string& path, const CompressOptions& options = {});
+
+struct LoadOptions {
+  int64_t max_width = 16;  // network.width beyond this is refused before anything is built
+};
+
+struct LoadedNetwork {
+  Config config;
+  DataShape shape;
+  BuiltNetwork net;
+  std::map<std::string, std::vector<int32_t>> latents;  // decoded integers per latent layer
+};
+
+LoadedNetwork load_lnx_network(const LnxModel& file, const LoadOptions& options = {});
+
+// Decoded float weights under PyTorch-style names: each latent layer's "weight" is its decoded
+// W (not the latents); biases and batch-norm tensors as they are; decoders and priors left out.
+std::map<std::string, Tensor> decoded_weights(const LoadedNetwork& loaded);
+
+// The state-dict names of the network's latents (module path + ".weight").
+std::map<std::string, const LatentLayer*> latent_layers_by_name(const Module& model);
+
+}  // namespace lnx::tools
