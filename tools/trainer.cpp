@@ -306,6 +306,10 @@ EpochResult Trainer::train_epoch() {
 }
 
 EvalResult Trainer::evaluate() {
+  return evaluate([this](const Tensor& images) { return model_->forward(Variable(images)).data(); });
+}
+
+EvalResult Trainer::evaluate(const std::function<Tensor(const Tensor&)>& forward) {
   model_->eval();
   NoGradGuard no_grad;
   EvalResult r;
@@ -314,11 +318,11 @@ EvalResult Trainer::evaluate() {
   while (std::optional<data::Batch> batch = test_loader_->next()) {
     const Tensor images = batch->images.to(device_);
     const Tensor labels = batch->labels.to(device_);
-    const Variable logits = model_->forward(Variable(images));
+    const Tensor logits = forward(images);  // (N, classes)
     const auto n = static_cast<double>(images.size(0));
-    loss_sum += cross_entropy(logits, labels).item() * n;
-    top1 += topk_accuracy(logits.data(), labels, 1) * n;
-    top5 += topk_accuracy(logits.data(), labels, std::min<int64_t>(5, logits.size(1))) * n;
+    loss_sum += cross_entropy(Variable(logits), labels).item() * n;
+    top1 += topk_accuracy(logits, labels, 1) * n;
+    top5 += topk_accuracy(logits, labels, std::min<int64_t>(5, logits.size(1))) * n;
     r.images += images.size(0);
   }
   const double total = std::max<double>(1.0, static_cast<double>(r.images));

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -68,6 +69,9 @@ class Trainer {
   EvalResult fit();
   EpochResult train_epoch();
   EvalResult evaluate();
+  // The same over the test set with another forward pass (e.g. a sparse inference plan),
+  // images (N, C, H, W) -> logits (N, classes).
+  EvalResult evaluate(const std::function<Tensor(const Tensor&)>& forward);
   // LilNetX networks: size and sparsity as they stand (empty for float networks).
   CompressionSummary compression_summary() const;
   bool compressed() const { return groups_ != nullptr; }
@@ -78,6 +82,7 @@ class Trainer {
 
   int64_t epoch() const { return epoch_; }
   Module& model() { return *model_; }
+  const ModulePtr& model_ptr() const { return model_; }
   const Config& config() const { return config_; }
   std::string checkpoint_path() const;
 
