@@ -33,12 +33,13 @@ void bench_ops(int batch, int width, int reps, int gemm_n) {
   std::printf("%-28s %8.2f %11.2f\n", "sum", tf, tfb);
 }
 
-void bench_net(int batch, int width, int reps, const std::string& mode, bool lilnetx) {
-  const StepTiming t = bench_resnet20(batch, width, mode, reps, lilnetx);
+void bench_net(int batch, int width, int reps, const std::string& mode, bool lilnetx,
+               const std::string& device) {
+  const StepTiming t = bench_resnet20(batch, width, mode, reps, lilnetx, device);
   std::printf(
-      "resnet20 width=%d batch=%d %s %s: median %.2f ms, %.1f images/s (min %.2f, max "
+      "resnet20 %s width=%d batch=%d %s %s: median %.2f ms, %.1f images/s (min %.2f, max "
       "%.2f), peak tensor memory %.0f MiB\n",
-      width, batch, lilnetx ? "lilnetx" : "vanilla", mode.c_str(), t.median_ms,
+      device.c_str(), width, batch, lilnetx ? "lilnetx" : "vanilla", mode.c_str(), t.median_ms,
       t.images_per_second, t.min_ms, t.max_ms, t.peak_mib);
 }
 
@@ -73,6 +74,8 @@ int bench_main(int argc, char** argv) {
       ->check(CLI::IsMember({"train", "infer"}));
   app.add_option("--data", data_root, "data: an image folder (CIFAR-10 JPEGs)");
   app.add_option("--workers", workers, "data: loader threads")->check(CLI::NonNegativeNumber);
+  std::string device = "cpu";
+  app.add_option("--device", device, "resnet20: cpu or cuda[:i]");
   bool lilnetx = false;
   app.add_flag("--lilnetx", lilnetx, "resnet20: the LilNetX objective instead of vanilla");
   try {
@@ -83,7 +86,7 @@ int bench_main(int argc, char** argv) {
   set_num_threads(threads);
   std::printf("lilnetx bench %s: %d threads\n", what.c_str(), threads);
   if (what == "ops") bench_ops(batch, width, reps, gemm_n);
-  if (what == "resnet20") bench_net(batch, width, reps, mode, lilnetx);
+  if (what == "resnet20") bench_net(batch, width, reps, mode, lilnetx, device);
   if (what == "data") bench_data(data_root, workers);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
