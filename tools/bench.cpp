@@ -22,8 +22,8 @@ namespace {
 
 void bench_ops(int batch, int width, int reps, int gemm_n) {
   std::printf("sgemm %d^3: %.1f GFLOP/s\n", gemm_n, bench_sgemm_gflops(gemm_n, 10));
-  std::printf("%-28s %8s %11s\n", ("conv2d 3x3, batch " + std::to_string(batch)).c_str(),
-              "fwd ms", "fwd+bwd ms");
+  std::printf("%-28s %8s %11s\n", ("conv2d 3x3, batch " + std::to_string(batch)).c_str(), "fwd ms",
+              "fwd+bwd ms");
   double tf = 0, tfb = 0;
   for (const ConvBenchRow& r : bench_resnet20_convs(batch, width, reps)) {
     std::printf("%-28s %8.2f %11.2f\n", r.name.c_str(), r.fwd_ms, r.fwd_bwd_ms);
@@ -51,9 +51,10 @@ void bench_data(const std::string& root, int workers) {
   data::ThroughputOptions to;
   to.num_workers = workers;
   to.max_images = 20000;
-  std::printf("data %s: %.0f images/s decoded (JPEG) and augmented (crop+flip+normalize), "
-              "%d workers\n",
-              root.c_str(), data::measure_loader_images_per_second(ds, to), workers);
+  std::printf(
+      "data %s: %.0f images/s decoded (JPEG) and augmented (crop+flip+normalize), "
+      "%d workers\n",
+      root.c_str(), data::measure_loader_images_per_second(ds, to), workers);
 }
 
 }  // namespace

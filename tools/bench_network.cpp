@@ -6,11 +6,11 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "compress/objective.h"
 #include "core/allocator.h"
 #include "core/backend.h"
 #include "core/random.h"
 #include "layers/optim/adam.h"
-#include "compress/objective.h"
 #include "models/registry.h"
 #ifdef LNX_HAVE_CUDA
 #include "cuda/allocator.h"
@@ -37,8 +37,8 @@ size_t peak_bytes(Device dev) {
 
 }  // namespace
 
-StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps,
-                          bool lilnetx, const std::string& device) {
+StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps, bool lilnetx,
+                          const std::string& device) {
   LNX_CHECK(mode == "train" || mode == "infer", "bench resnet20: mode '", mode,
             "', expected train or infer");
   const Device dev = Device::parse(device);
