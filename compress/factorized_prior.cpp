@@ -14,8 +14,12 @@ namespace {
 // The rate itself is the backend's fused kernel (Backend::factorized_rate); what stays here is
 // the scalar chain the CDF needs.
 
-inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline float softplusf(float x) { return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0f); }
+inline float sigmoidf(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
+inline float softplusf(float x) {
+  return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0f);
+}
 
 // Per-channel constants derived from the raw parameters once per call.
 struct Channel {
@@ -71,8 +75,8 @@ void check_inputs(const Tensor& values, const Tensor& params, const char* op) {
             ": parameters have shape ", to_string(params.shape()), ", expected (C, ",
             kFactorizedParams, ")");
   LNX_CHECK(values.dim() == 2 && values.shape()[1] == params.shape()[0], op, ": values have shape ",
-            to_string(values.shape()), ", expected (M, ", params.shape()[0],
-            ") for a prior of ", params.shape()[0], " channels");
+            to_string(values.shape()), ", expected (M, ", params.shape()[0], ") for a prior of ",
+            params.shape()[0], " channels");
 }
 
 }  // namespace
@@ -98,8 +102,8 @@ FactorizedPrior::FactorizedPrior(int64_t channels, Generator* gen, double init_s
 
 FactorizedPrior::FactorizedPrior(const Tensor& params) : EntropyModel("FactorizedPrior") {
   LNX_CHECK(params.dim() == 2 && params.shape()[1] == kFactorizedParams,
-            "FactorizedPrior: parameters have shape ", to_string(params.shape()),
-            ", expected (C, ", kFactorizedParams, ")");
+            "FactorizedPrior: parameters have shape ", to_string(params.shape()), ", expected (C, ",
+            kFactorizedParams, ")");
   params_ = register_parameter("params", params.clone());
 }
 
@@ -110,7 +114,7 @@ Variable FactorizedPrior::bits(const Variable& values) const {
 Variable factorized_bits(const Variable& values, const Variable& params) {
   const bool need_grad = grad_enabled() && (values.requires_grad() || params.requires_grad());
   RateResult r = factorized_rate(values.data(), params.data(), need_grad);
-  Tensor total = full({}, r.total_bits);
+  Tensor total = full({}, r.total_bits, DType::Float32, values.data().device());
   const Tensor gv = r.grad_values, gp = r.grad_params;
   return make_result(total, "factorized_rate", {&values, &params}, [gv, gp](const Tensor& g) {
     const double scale = g.item();  // the rate is a scalar: its upstream gradient too

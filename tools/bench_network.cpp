@@ -52,10 +52,10 @@ StepTiming bench_resnet20(int batch, int width, const std::string& mode, int rep
   if (lilnetx) {
     CompressedNetwork net = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
     model = net.net;
+    model->to(dev);      // the groups are the model's children: they move with it
     ObjectiveConfig oc;  // the peer's: conv3x3 slice l2, decay on conv3x3 and dense
     oc.decay_groups = {"conv3x3", "dense"};
     objective = std::make_unique<LilnetxObjective>(*net.groups, oc);
-    model->to(dev);  // the groups are the model's children: they move with it
     std::vector<Variable> priors;
     for (const auto& g : net.groups->groups())
       for (const auto& [n, p] : g->prior().named_parameters()) priors.push_back(p);
