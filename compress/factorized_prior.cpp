@@ -1,25 +1,25 @@
 #include "compress/factorized_prior.h"
 
-#include <omp.h>
-
 #include <array>
 #include <cmath>
 #include <vector>
 
-#include <Eigen/Core>
-
 #include "autograd/grad_mode.h"
+#include "core/backend.h"
 #include "core/ops.h"
 
 namespace lnx {
 namespace {
 
-constexpr float kLikelihoodFloor = 1e-10f;
-constexpr float kMaxBits = 50.0f;
-constexpr float kInvLn2 = 1.4426950408889634f;
+// The rate itself is the backend's fused kernel (Backend::factorized_rate); what stays here is
+// the scalar chain the CDF needs.
 
-inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-inline float softplusf(float x) { return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0f); }
+inline float sigmoidf(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
+inline float softplusf(float x) {
+  return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0f);
+}
 
 // Per-channel constants derived from the raw parameters once per call.
 struct Channel {
@@ -65,104 +65,18 @@ inline Chain forward_chain(const Channel& c, float t) {
   return r;
 }
 
-// The same computation on a block of kBlock values of one channel at a time, as Eigen array
-// expressions: exp, log and tanh then run as SIMD packets instead of scalar libm calls, which
-// was most of the rate's cost. Padding lanes carry mask 0 and contribute nothing.
-constexpr int kBlock = 256;
-using Block = Eigen::Array<float, kBlock, 1>;
-
-struct BlockChain {
-  Block z_in[4];
-  Block th[3];
-  Block logit;
-};
-
-inline void forward_block(const Channel& c, const Block& t, BlockChain& r) {
-  r.z_in[0] = t;
-  for (int k = 0; k < 3; ++k) {
-    const Block y = r.z_in[k] * c.sp_h[k] + c.b[k];
-    r.th[k] = y.tanh();
-    r.z_in[k + 1] = y + r.th[k] * c.ta[k];
-  }
-  r.logit = r.z_in[3] * c.sp_h[3] + c.b[3];
-}
-
-inline Block backward_block(const Channel& c, const BlockChain& r, const Block& g, double* gp) {
-  gp[3] += static_cast<double>((g * r.z_in[3]).sum()) * c.sig_h[3];
-  gp[7] += g.sum();
-  Block gz = g * c.sp_h[3];
-  for (int k = 2; k >= 0; --k) {
-    gp[8 + k] += static_cast<double>((gz * r.th[k]).sum()) * c.dta[k];
-    const Block gy = gz * (1.0f + (1.0f - r.th[k].square()) * c.ta[k]);
-    gp[k] += static_cast<double>((gy * r.z_in[k]).sum()) * c.sig_h[k];
-    gp[4 + k] += gy.sum();
-    gz = gy * c.sp_h[k];
-  }
-  return gz;
-}
-
-// Bits of a block (per element into `bits`), with gradients when gv != nullptr.
-inline void block_bits(const Channel& c, const Block& v, const Block& mask, Block& bits,
-                       Block* gv, double* gp) {
-  thread_local BlockChain up, lo;
-  forward_block(c, v + 0.5f, up);
-  forward_block(c, v - 0.5f, lo);
-  const Block s = (up.logit + lo.logit > 0.0f).select(Block::Constant(-1.0f), Block::Constant(1.0f));
-  const Block su = 1.0f / (1.0f + (-s * up.logit).exp());
-  const Block sl = 1.0f / (1.0f + (-s * lo.logit).exp());
-  const Block diff = su - sl;
-  const Block p = diff.abs() + kLikelihoodFloor;
-  const Block raw = -p.log() * kInvLn2;
-  bits = raw.min(kMaxBits).max(0.0f) * mask;
-  if (!gv) return;
-  // Zero where masked or clamped (the clamp's gradient).
-  const Block live = ((raw <= kMaxBits) && (raw >= 0.0f)).select(mask, Block::Zero());
-  const Block dbits_dp = -kInvLn2 / p * live;
-  const Block sgn = (diff >= 0.0f).select(Block::Constant(1.0f), Block::Constant(-1.0f));
-  const Block g_up = dbits_dp * sgn * s * su * (1.0f - su);
-  const Block g_lo = -dbits_dp * sgn * s * sl * (1.0f - sl);
-  *gv = backward_block(c, up, g_up, gp) + backward_block(c, lo, g_lo, gp);
-}
-
-// Runs block_bits over every channel of rows [begin, end) of values (M, C): gathers each
-// channel's strided values into a block and scatters bits and gradients back.
-double rows_bits(const std::vector<Channel>& ch, const float* v, int64_t channels, int64_t begin,
-                 int64_t end, float* bits_out, float* gv_out, double* gp) {
-  double total = 0;
-  Block vals, mask, bits, grad;
-  for (int64_t i0 = begin; i0 < end; i0 += kBlock) {
-    const int64_t n = std::min<int64_t>(kBlock, end - i0);
-    for (int64_t c = 0; c < channels; ++c) {
-      for (int64_t j = 0; j < kBlock; ++j) {
-        const bool in = j < n;
-        vals[j] = in ? v[(i0 + j) * channels + c] : 0.0f;
-        mask[j] = in ? 1.0f : 0.0f;
-      }
-      block_bits(ch[c], vals, mask, bits, gv_out ? &grad : nullptr,
-                 gp ? gp + c * kFactorizedParams : nullptr);
-      total += bits.sum();
-      for (int64_t j = 0; j < n; ++j) {
-        if (bits_out) bits_out[(i0 + j) * channels + c] = bits[j];
-        if (gv_out) gv_out[(i0 + j) * channels + c] = grad[j];
-      }
-    }
-  }
-  return total;
-}
-
 void check_inputs(const Tensor& values, const Tensor& params, const char* op) {
   LNX_CHECK(values.dtype() == DType::Float32 && params.dtype() == DType::Float32, op,
             ": expected float32 values and parameters, got ", values.dtype(), " and ",
             params.dtype());
-  LNX_CHECK(values.device().is_cpu() && params.device().is_cpu(), op,
-            ": the fused rate kernel runs on the CPU only in this build (values on ",
-            values.device().name(), ")");
+  LNX_CHECK(values.device() == params.device(), op, ": values on ", values.device().name(),
+            " but the prior's parameters on ", params.device().name(), "; expected one device");
   LNX_CHECK(params.dim() == 2 && params.shape()[1] == kFactorizedParams, op,
             ": parameters have shape ", to_string(params.shape()), ", expected (C, ",
             kFactorizedParams, ")");
   LNX_CHECK(values.dim() == 2 && values.shape()[1] == params.shape()[0], op, ": values have shape ",
-            to_string(values.shape()), ", expected (M, ", params.shape()[0],
-            ") for a prior of ", params.shape()[0], " channels");
+            to_string(values.shape()), ", expected (M, ", params.shape()[0], ") for a prior of ",
+            params.shape()[0], " channels");
 }
 
 }  // namespace
@@ -170,34 +84,13 @@ void check_inputs(const Tensor& values, const Tensor& params, const char* op) {
 RateResult factorized_rate(const Tensor& values_in, const Tensor& params_in, bool with_grad) {
   check_inputs(values_in, params_in, "factorized_rate");
   const Tensor values = values_in.contiguous(), params = params_in.contiguous();
-  const int64_t m = values.shape()[0], channels = values.shape()[1];
-  const std::vector<Channel> ch = prepare(params.data<float>(), channels);
-  const float* v = values.data<float>();  // (M, C)
   RateResult res;
-  float* gv = nullptr;
   if (with_grad) {
-    res.grad_values = Tensor::empty(values.shape());
-    gv = res.grad_values.data<float>();  // (M, C)
+    res.grad_values = Tensor::empty(values.shape(), DType::Float32, values.device());  // (M, C)
+    res.grad_params = Tensor::empty(params.shape(), DType::Float32, params.device());  // (C, 11)
   }
-  const int nt = m * channels >= 4096 ? omp_get_max_threads() : 1;
-  std::vector<double> partial_bits(nt, 0.0);
-  std::vector<double> partial_gp(with_grad ? nt * channels * kFactorizedParams : 0, 0.0);
-#pragma omp parallel num_threads(nt)
-  {
-    // A fixed split of the rows per thread: the sums do not depend on timing.
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
-    double* gp = with_grad ? partial_gp.data() + t * channels * kFactorizedParams : nullptr;
-    const int64_t begin = m * t / team, end = m * (t + 1) / team;
-    partial_bits[t] = rows_bits(ch, v, channels, begin, end, nullptr, gv, gp);
-  }
-  for (double b : partial_bits) res.total_bits += b;
-  if (with_grad) {
-    res.grad_params = zeros(params.shape());
-    float* g = res.grad_params.data<float>();  // (C, 11)
-    for (int t = 0; t < nt; ++t)
-      for (int64_t j = 0; j < channels * kFactorizedParams; ++j)
-        g[j] += static_cast<float>(partial_gp[t * channels * kFactorizedParams + j]);
-  }
+  backend_of(values).factorized_rate(values, params, Tensor(), res.grad_values, res.grad_params,
+                                     &res.total_bits);
   return res;
 }
 
@@ -209,8 +102,8 @@ FactorizedPrior::FactorizedPrior(int64_t channels, Generator* gen, double init_s
 
 FactorizedPrior::FactorizedPrior(const Tensor& params) : EntropyModel("FactorizedPrior") {
   LNX_CHECK(params.dim() == 2 && params.shape()[1] == kFactorizedParams,
-            "FactorizedPrior: parameters have shape ", to_string(params.shape()),
-            ", expected (C, ", kFactorizedParams, ")");
+            "FactorizedPrior: parameters have shape ", to_string(params.shape()), ", expected (C, ",
+            kFactorizedParams, ")");
   params_ = register_parameter("params", params.clone());
 }
 
@@ -221,7 +114,7 @@ Variable FactorizedPrior::bits(const Variable& values) const {
 Variable factorized_bits(const Variable& values, const Variable& params) {
   const bool need_grad = grad_enabled() && (values.requires_grad() || params.requires_grad());
   RateResult r = factorized_rate(values.data(), params.data(), need_grad);
-  Tensor total = full({}, r.total_bits);
+  Tensor total = full({}, r.total_bits, DType::Float32, values.data().device());
   const Tensor gv = r.grad_values, gp = r.grad_params;
   return make_result(total, "factorized_rate", {&values, &params}, [gv, gp](const Tensor& g) {
     const double scale = g.item();  // the rate is a scalar: its upstream gradient too
@@ -232,21 +125,16 @@ Variable factorized_bits(const Variable& values, const Variable& params) {
 Tensor FactorizedPrior::bits_per_element(const Tensor& values) const {
   check_inputs(values, params_.data(), "bits_per_element");
   const Tensor v = values.contiguous();
-  const int64_t m = v.shape()[0], channels = v.shape()[1];
-  const std::vector<Channel> ch = prepare(params_.data().contiguous().data<float>(), channels);
-  Tensor out = Tensor::empty(v.shape());
-  const float* vp = v.data<float>();
-  float* op = out.data<float>();
-#pragma omp parallel if (m * channels >= 4096)
-  {
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
-    rows_bits(ch, vp, channels, m * t / team, m * (t + 1) / team, op, nullptr, nullptr);
-  }
+  Tensor out = Tensor::empty(v.shape(), DType::Float32, v.device());  // (M, C)
+  backend_of(v).factorized_rate(v, params_.data().contiguous(), out, Tensor(), Tensor(), nullptr);
   return out;
 }
 
 Tensor FactorizedPrior::cdf(const Tensor& x) const {
   check_inputs(x, params_.data(), "cdf");
+  LNX_CHECK(x.device().is_cpu() && params_.data().device().is_cpu(),
+            "cdf: the factorized prior's CDF runs on the CPU only (values on ", x.device().name(),
+            ")");
   const Tensor v = x.contiguous();
   const int64_t m = v.shape()[0], channels = v.shape()[1];
   const std::vector<Channel> ch = prepare(params_.data().contiguous().data<float>(), channels);

@@ -139,6 +139,10 @@ void Backend::nll_loss_forward(const Tensor&, const Tensor&, const Tensor&) {
 void Backend::nll_loss_backward(const Tensor&, const Tensor&, const Tensor&) {
   unsupported("nll_loss_backward");
 }
+void Backend::factorized_rate(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                              const Tensor&, double*) {
+  unsupported("factorized_rate");
+}
 void Backend::uniform(const Tensor&, double, double, uint64_t, uint64_t) {
   unsupported("uniform");
 }

@@ -130,6 +130,15 @@ class Backend {
   virtual void nll_loss_backward(const Tensor& grad_out, const Tensor& labels,
                                  const Tensor& grad_logp);
 
+  // ---- LilNetX's fused rate under the factorized prior (compress/factorized_prior.h) ----
+  // values (M, C) and params (C, 11) contiguous float32. Writes, for whichever are given:
+  // bits_out (M, C) the clamped bits of each element; grad_values (M, C) and grad_params
+  // (C, 11), overwritten (not accumulated), the gradients of the total bits (both defined or
+  // both undefined); *total_bits the sum of every element's bits. Sums are deterministic.
+  virtual void factorized_rate(const Tensor& values, const Tensor& params, const Tensor& bits_out,
+                               const Tensor& grad_values, const Tensor& grad_params,
+                               double* total_bits);
+
   // ---- random numbers: element i uses counter offset + i (core/random.h) ----
   virtual void uniform(const Tensor& out, double low, double high, uint64_t seed,
                        uint64_t offset);

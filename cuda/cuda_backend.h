@@ -3,7 +3,7 @@
 // events and the caching allocator (cuda/allocator.h) can reuse a block as soon as the host
 // frees it. Only copies to and from the host (and synchronize) wait for the device.
 //
-// Kernels without a CUDA version here fall back to Backend's "no kernel for this op" error.
+// Every Backend kernel has a CUDA version.
 #pragma once
 
 #include <cublas_v2.h>
@@ -52,6 +52,42 @@ class CudaBackend final : public Backend {
 
   void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
             const Tensor& c) override;
+
+  // conv_cudnn.cpp
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                      const Tensor& y) override;
+  void conv2d_backward_input(const Tensor& grad_y, const Tensor& w, const Conv2dParams& p,
+                             const Tensor& grad_x) override;
+  void conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Conv2dParams& p,
+                              const Tensor& grad_w) override;
+
+  // nn_backend.cpp (kernels in pool.cu, batch_norm.cu, softmax.cu, factorized_rate.cu)
+  void max_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& y,
+                          const Tensor& indices) override;
+  void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
+                           const Tensor& grad_x) override;
+  void avg_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& y) override;
+  void avg_pool2d_backward(const Tensor& grad_y, const Pool2dParams& p,
+                           const Tensor& grad_x) override;
+  void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                double eps, double momentum, const Tensor& running_mean,
+                                const Tensor& running_var, const Tensor& y,
+                                const Tensor& save_mean, const Tensor& save_invstd) override;
+  void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                               const Tensor& running_mean, const Tensor& running_var, double eps,
+                               const Tensor& y) override;
+  void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                           const Tensor& save_mean, const Tensor& save_invstd,
+                           const Tensor& grad_x, const Tensor& grad_gamma,
+                           const Tensor& grad_beta) override;
+  void log_softmax_forward(const Tensor& x, const Tensor& y) override;
+  void log_softmax_backward(const Tensor& grad_y, const Tensor& y, const Tensor& grad_x) override;
+  void nll_loss_forward(const Tensor& logp, const Tensor& labels, const Tensor& out) override;
+  void nll_loss_backward(const Tensor& grad_out, const Tensor& labels,
+                         const Tensor& grad_logp) override;
+  void factorized_rate(const Tensor& values, const Tensor& params, const Tensor& bits_out,
+                       const Tensor& grad_values, const Tensor& grad_params,
+                       double* total_bits) override;
 
   void uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset) override;
   void normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) override;

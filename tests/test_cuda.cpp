@@ -4,10 +4,15 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/ops.h"
+#include "compress/factorized_prior.h"
+#include "compress/objective.h"
 #include "core/backend.h"
 #include "core/ops.h"
+#include "core/ops_nn.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "models/registry.h"
 #ifdef LNX_HAVE_CUDA
 #include "cuda/allocator.h"
 #include "cuda/check.h"
@@ -365,16 +370,221 @@ TEST_CASE("cuda: reductions and argmax match the CPU", "[cuda]") {
         ops::argmax(wide, 1).to_vector<int64_t>());
 }
 
-TEST_CASE("cuda: kernels not written yet say so", "[cuda]") {
+// cuDNN sums in another order than the CPU's im2col+GEMM; with TF32 off (conv_cudnn.cpp) the
+// results still agree to float32 rounding, hence the usual 1e-4 relative to the largest value.
+TEST_CASE("cuda: conv2d forward and both backwards through cuDNN match the CPU", "[cuda]") {
   if (!cuda_available()) {
     WARN("skipped: " << cuda_unavailable_reason());
     return;
   }
-  const Tensor x = zeros({2, 3}, DType::Float32, Device::cuda());
-  const Tensor y = zeros({2, 3}, DType::Float32, Device::cuda());
-  CHECK_THROWS_WITH(
-      backend(Device::cuda()).log_softmax_forward(x, y),
-      Catch::Contains("log_softmax_forward") && Catch::Contains("cuda backend has no kernel"));
+  struct Case {
+    Shape x, w;
+    Conv2dParams p;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      {{4, 3, 9, 9}, {8, 3, 3, 3}, {1, 1, 1, 1, 1, 1, 1}, true},
+      {{2, 8, 10, 7}, {6, 8, 3, 3}, {2, 2, 1, 1, 1, 1, 1}, false},
+      {{2, 4, 11, 11}, {6, 2, 3, 3}, {1, 2, 2, 0, 2, 1, 2}, true},  // groups 2, dilation
+      {{3, 6, 8, 8}, {6, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 6}, false},   // depthwise
+      {{2, 5, 6, 6}, {7, 5, 1, 1}, {1, 1, 0, 0, 1, 1, 1}, true}};   // 1x1
+  Generator g(11);
+  for (const Case& c : cases) {
+    INFO("x " << to_string(c.x) << ", w " << to_string(c.w) << ", groups " << c.p.groups);
+    const Tensor x = normal(c.x, 0, 1, &g), w = normal(c.w, 0, 0.5, &g);
+    const Tensor b = c.bias ? normal({c.w[0]}, 0, 1, &g) : Tensor();
+    const Tensor y = ops::conv2d(x, w, b, c.p);
+    const Tensor y_gpu = ops::conv2d(gpu(x), gpu(w), c.bias ? gpu(b) : Tensor(), c.p);
+    CHECK(rel_err(y_gpu.cpu(), y) < 1e-4);
+    const Tensor gy = normal(y.shape(), 0, 1, &g);
+    CHECK(rel_err(ops::conv2d_backward_input(gpu(gy), gpu(w), c.x, c.p).cpu(),
+                  ops::conv2d_backward_input(gy, w, c.x, c.p)) < 1e-4);
+    CHECK(rel_err(ops::conv2d_backward_weight(gpu(gy), gpu(x), c.w, c.p).cpu(),
+                  ops::conv2d_backward_weight(gy, x, c.w, c.p)) < 1e-4);
+    // A second call takes the cached algorithm and must give the same numbers.
+    CHECK(ops::conv2d(gpu(x), gpu(w), c.bias ? gpu(b) : Tensor(), c.p).cpu().to_vector<float>() ==
+          y_gpu.cpu().to_vector<float>());
+  }
+}
+
+TEST_CASE("cuda: max and average pooling forward and backward match the CPU", "[cuda]") {
+  if (!cuda_available()) {
+    WARN("skipped: " << cuda_unavailable_reason());
+    return;
+  }
+  Generator g(12);
+  const Tensor x = normal({2, 3, 9, 8}, 0, 1, &g);
+  std::vector<Pool2dParams> params = {{2, 2, 2, 2, 0, 0, true},
+                                      {3, 3, 2, 2, 1, 1, true},
+                                      {3, 2, 1, 2, 1, 1, true},
+                                      {3, 3, 2, 2, 1, 1, false}};
+  for (const Pool2dParams& p : params) {
+    INFO("kernel " << p.kernel_h << "x" << p.kernel_w << " stride " << p.stride_h << "x"
+                   << p.stride_w << " pad " << p.pad_h << " include_pad " << p.count_include_pad);
+    const ops::MaxPool2dResult mc = ops::max_pool2d(x, p);
+    const ops::MaxPool2dResult mg = ops::max_pool2d(gpu(x), p);
+    check_close(mg.y.cpu(), mc.y, 1e-6);
+    CHECK(mg.indices.cpu().to_vector<int64_t>() == mc.indices.to_vector<int64_t>());
+    const Tensor gy = normal(mc.y.shape(), 0, 1, &g);
+    // Overlapping windows add atomically on the GPU: equal up to the order of two adds.
+    check_close(ops::max_pool2d_backward(gpu(gy), mg.indices, x.shape()).cpu(),
+                ops::max_pool2d_backward(gy, mc.indices, x.shape()), 1e-5);
+    check_close(ops::avg_pool2d(gpu(x), p).cpu(), ops::avg_pool2d(x, p), 1e-5);
+    check_close(ops::avg_pool2d_backward(gpu(gy), p, x.shape()).cpu(),
+                ops::avg_pool2d_backward(gy, p, x.shape()), 1e-5);
+  }
+}
+
+TEST_CASE("cuda: batch norm train, eval and backward match the CPU", "[cuda]") {
+  if (!cuda_available()) {
+    WARN("skipped: " << cuda_unavailable_reason());
+    return;
+  }
+  Generator g(13);
+  for (const Shape& shape : {Shape{6, 5, 7, 3}, Shape{33, 4}, Shape{1, 3, 1, 1}}) {
+    INFO("x " << to_string(shape));
+    const int64_t c = shape[1];
+    const Tensor x = normal(shape, 2, 3, &g);
+    const Tensor gamma = normal({c}, 1, 0.3, &g), beta = normal({c}, 0, 1, &g);
+    const Tensor rm = normal({c}, 0, 1, &g), rv = uniform({c}, 0.5, 2, &g);
+    for (const bool track : {true, false}) {
+      INFO("running stats " << track);
+      const Tensor rm_c = rm.clone(), rv_c = rv.clone();
+      const Tensor rm_g = gpu(rm), rv_g = gpu(rv);
+      const ops::BatchNormTrainResult rc = ops::batch_norm_train(
+          x, gamma, beta, track ? rm_c : Tensor(), track ? rv_c : Tensor(), 0.1, 1e-5);
+      const ops::BatchNormTrainResult rg =
+          ops::batch_norm_train(gpu(x), gpu(gamma), gpu(beta), track ? rm_g : Tensor(),
+                                track ? rv_g : Tensor(), 0.1, 1e-5);
+      CHECK(rel_err(rg.y.cpu(), rc.y) < 1e-5);
+      check_close(rg.save_mean.cpu(), rc.save_mean, 1e-5);
+      check_close(rg.save_invstd.cpu(), rc.save_invstd, 1e-5);
+      if (track) {
+        check_close(rm_g.cpu(), rm_c, 1e-5);
+        check_close(rv_g.cpu(), rv_c, 1e-5);
+      }
+      const Tensor gy = normal(shape, 0, 1, &g);
+      for (const bool affine : {true, false}) {
+        const ops::BatchNormGrads bc =
+            ops::batch_norm_backward(gy, x, gamma, rc.save_mean, rc.save_invstd, affine);
+        const ops::BatchNormGrads bg = ops::batch_norm_backward(
+            gpu(gy), gpu(x), gpu(gamma), rg.save_mean, rg.save_invstd, affine);
+        CHECK(rel_err(bg.grad_x.cpu(), bc.grad_x) < 1e-4);
+        CHECK(bg.grad_gamma.defined() == affine);
+        if (affine) {
+          CHECK(rel_err(bg.grad_gamma.cpu(), bc.grad_gamma) < 1e-4);
+          CHECK(rel_err(bg.grad_beta.cpu(), bc.grad_beta) < 1e-4);
+        }
+      }
+    }
+    check_close(ops::batch_norm_eval(gpu(x), gpu(gamma), gpu(beta), gpu(rm), gpu(rv), 1e-5).cpu(),
+                ops::batch_norm_eval(x, gamma, beta, rm, rv, 1e-5), 1e-5);
+  }
+}
+
+TEST_CASE("cuda: log-softmax and NLL loss forward and backward match the CPU", "[cuda]") {
+  if (!cuda_available()) {
+    WARN("skipped: " << cuda_unavailable_reason());
+    return;
+  }
+  Generator g(14);
+  for (const Shape& shape : {Shape{7, 10}, Shape{3, 1000}, Shape{300, 3}}) {
+    INFO("x " << to_string(shape));
+    const Tensor x = normal(shape, 0, 20, &g);  // large logits: the max must be subtracted
+    const Tensor y = ops::log_softmax(x);
+    const Tensor y_gpu = ops::log_softmax(gpu(x));
+    check_close(y_gpu.cpu(), y, 1e-5);
+    const Tensor gy = normal(shape, 0, 1, &g);
+    CHECK(rel_err(ops::log_softmax_backward(gpu(gy), y_gpu).cpu(),
+                  ops::log_softmax_backward(gy, y)) < 1e-5);
+    std::vector<int64_t> lab(shape[0]);
+    for (auto& l : lab) l = static_cast<int64_t>(g.next_u64() % shape[1]);
+    const Tensor labels = from_vector(lab, {shape[0]});
+    CHECK(ops::nll_loss(y_gpu, gpu(labels)).item() ==
+          Approx(ops::nll_loss(y, labels).item()).epsilon(1e-5));
+    const Tensor go = from_vector(std::vector<float>{1.7f}, {});
+    check_close(ops::nll_loss_backward(gpu(go), gpu(labels), shape).cpu(),
+                ops::nll_loss_backward(go, labels, shape), 1e-6);
+  }
+}
+
+TEST_CASE("cuda: the fused factorized rate and its gradients match the CPU", "[cuda]") {
+  if (!cuda_available()) {
+    WARN("skipped: " << cuda_unavailable_reason());
+    return;
+  }
+  Generator g(15);
+  for (const Shape& shape : {Shape{1000, 7}, Shape{3, 2}, Shape{20000, 1}}) {
+    INFO("values " << to_string(shape));
+    // Values far in the tails too, where the sign trick and the clamp at 50 bits matter.
+    const Tensor values = normal(shape, 0, 8, &g);
+    const Tensor params = normal({shape[1], kFactorizedParams}, 0, 0.5, &g);
+    const RateResult rc = factorized_rate(values, params, true);
+    const RateResult rg = factorized_rate(gpu(values), gpu(params), true);
+    CHECK(rg.total_bits == Approx(rc.total_bits).epsilon(1e-4));
+    CHECK(rg.grad_values.device() == Device::cuda());
+    CHECK(rel_err(rg.grad_values.cpu(), rc.grad_values) < 1e-4);
+    CHECK(rel_err(rg.grad_params.cpu(), rc.grad_params) < 1e-4);
+    const FactorizedPrior prior(params);
+    const FactorizedPrior prior_gpu(gpu(params));
+    CHECK(rel_err(prior_gpu.bits_per_element(gpu(values)).cpu(), prior.bits_per_element(values)) <
+          1e-4);
+    // Deterministic: a second run gives the same bits and gradients to the last bit.
+    const RateResult again = factorized_rate(gpu(values), gpu(params), true);
+    CHECK(again.total_bits == rg.total_bits);
+    CHECK(again.grad_params.cpu().to_vector<float>() == rg.grad_params.cpu().to_vector<float>());
+  }
+  CHECK_THROWS_WITH(factorized_rate(gpu(zeros({4, 3})), zeros({3, kFactorizedParams}), false),
+                    Catch::Contains("factorized_rate") && Catch::Contains("one device"));
+}
+
+// One LilNetX training step of ResNet-20 (forward, cross-entropy plus the LilNetX objective,
+// backward) built from the same seed on both devices. Twenty layers of float32 with batch norm
+// amplify summation-order differences, so the network-level tolerance is 1e-3.
+TEST_CASE("cuda: a LilNetX ResNet-20 training step matches the CPU", "[cuda]") {
+  if (!cuda_available()) {
+    WARN("skipped: " << cuda_unavailable_reason());
+    return;
+  }
+  struct Step {
+    double loss = 0;
+    std::vector<std::pair<std::string, Tensor>> grads;  // on the CPU
+  };
+  auto step = [](Device dev) {
+    Generator gen(21);
+    const ModelSpec spec{"resnet20", 10, 1.0};
+    CompressedNetwork net = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
+    net.net->to(dev);
+    ObjectiveConfig oc;
+    oc.decay_groups = {"conv3x3", "dense"};
+    const LilnetxObjective objective(*net.groups, oc);
+    const Tensor x = normal({8, 3, 32, 32}, 0, 1, &gen).to(dev);  // (N, 3, 32, 32)
+    std::vector<int64_t> y(8);
+    for (auto& v : y) v = static_cast<int64_t>(gen.next_u64() % 10);
+    const Tensor labels = from_vector(y, {8}).to(dev);
+    Generator noise(22);
+    Variable loss = cross_entropy(net.net->forward(Variable(x)), labels);
+    loss = add(loss, objective.compute(true, 1.0, &noise).total);
+    loss.backward();
+    Step s;
+    s.loss = loss.data().item();
+    for (const auto& [name, p] : net.net->named_parameters())
+      if (p.grad().defined()) s.grads.emplace_back(name, p.grad().cpu());
+    return s;
+  };
+  const Step c = step(Device::cpu()), gs = step(Device::cuda());
+  CHECK(gs.loss == Approx(c.loss).epsilon(1e-3));
+  REQUIRE(gs.grads.size() == c.grads.size());
+  REQUIRE(c.grads.size() > 3);
+  // The first and last layers' gradients, one from the middle, and every prior's.
+  for (size_t i = 0; i < c.grads.size(); ++i) {
+    const bool pick = i == 0 || i == c.grads.size() - 1 || i == c.grads.size() / 2 ||
+                      c.grads[i].first.find(".prior.") != std::string::npos;
+    if (!pick) continue;
+    INFO("gradient of " << c.grads[i].first);
+    REQUIRE(gs.grads[i].first == c.grads[i].first);
+    CHECK(rel_err(gs.grads[i].second, c.grads[i].second) < 1e-3);
+  }
 }
 
 TEST_CASE("cuda: moving a tensor to a missing GPU names the reason", "[cuda]") {

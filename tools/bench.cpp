@@ -22,8 +22,8 @@ namespace {
 
 void bench_ops(int batch, int width, int reps, int gemm_n) {
   std::printf("sgemm %d^3: %.1f GFLOP/s\n", gemm_n, bench_sgemm_gflops(gemm_n, 10));
-  std::printf("%-28s %8s %11s\n", ("conv2d 3x3, batch " + std::to_string(batch)).c_str(),
-              "fwd ms", "fwd+bwd ms");
+  std::printf("%-28s %8s %11s\n", ("conv2d 3x3, batch " + std::to_string(batch)).c_str(), "fwd ms",
+              "fwd+bwd ms");
   double tf = 0, tfb = 0;
   for (const ConvBenchRow& r : bench_resnet20_convs(batch, width, reps)) {
     std::printf("%-28s %8.2f %11.2f\n", r.name.c_str(), r.fwd_ms, r.fwd_bwd_ms);
@@ -33,12 +33,13 @@ void bench_ops(int batch, int width, int reps, int gemm_n) {
   std::printf("%-28s %8.2f %11.2f\n", "sum", tf, tfb);
 }
 
-void bench_net(int batch, int width, int reps, const std::string& mode, bool lilnetx) {
-  const StepTiming t = bench_resnet20(batch, width, mode, reps, lilnetx);
+void bench_net(int batch, int width, int reps, const std::string& mode, bool lilnetx,
+               const std::string& device) {
+  const StepTiming t = bench_resnet20(batch, width, mode, reps, lilnetx, device);
   std::printf(
-      "resnet20 width=%d batch=%d %s %s: median %.2f ms, %.1f images/s (min %.2f, max "
+      "resnet20 %s width=%d batch=%d %s %s: median %.2f ms, %.1f images/s (min %.2f, max "
       "%.2f), peak tensor memory %.0f MiB\n",
-      width, batch, lilnetx ? "lilnetx" : "vanilla", mode.c_str(), t.median_ms,
+      device.c_str(), width, batch, lilnetx ? "lilnetx" : "vanilla", mode.c_str(), t.median_ms,
       t.images_per_second, t.min_ms, t.max_ms, t.peak_mib);
 }
 
@@ -50,9 +51,10 @@ void bench_data(const std::string& root, int workers) {
   data::ThroughputOptions to;
   to.num_workers = workers;
   to.max_images = 20000;
-  std::printf("data %s: %.0f images/s decoded (JPEG) and augmented (crop+flip+normalize), "
-              "%d workers\n",
-              root.c_str(), data::measure_loader_images_per_second(ds, to), workers);
+  std::printf(
+      "data %s: %.0f images/s decoded (JPEG) and augmented (crop+flip+normalize), "
+      "%d workers\n",
+      root.c_str(), data::measure_loader_images_per_second(ds, to), workers);
 }
 
 }  // namespace
@@ -73,6 +75,8 @@ int bench_main(int argc, char** argv) {
       ->check(CLI::IsMember({"train", "infer"}));
   app.add_option("--data", data_root, "data: an image folder (CIFAR-10 JPEGs)");
   app.add_option("--workers", workers, "data: loader threads")->check(CLI::NonNegativeNumber);
+  std::string device = "cpu";
+  app.add_option("--device", device, "resnet20: cpu or cuda[:i]");
   bool lilnetx = false;
   app.add_flag("--lilnetx", lilnetx, "resnet20: the LilNetX objective instead of vanilla");
   try {
@@ -83,7 +87,7 @@ int bench_main(int argc, char** argv) {
   set_num_threads(threads);
   std::printf("lilnetx bench %s: %d threads\n", what.c_str(), threads);
   if (what == "ops") bench_ops(batch, width, reps, gemm_n);
-  if (what == "resnet20") bench_net(batch, width, reps, mode, lilnetx);
+  if (what == "resnet20") bench_net(batch, width, reps, mode, lilnetx, device);
   if (what == "data") bench_data(data_root, workers);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

@@ -6,18 +6,43 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "compress/objective.h"
 #include "core/allocator.h"
+#include "core/backend.h"
 #include "core/random.h"
 #include "layers/optim/adam.h"
-#include "compress/objective.h"
 #include "models/registry.h"
+#ifdef LNX_HAVE_CUDA
+#include "cuda/allocator.h"
+#endif
 
 namespace lnx::tools {
+namespace {
 
-StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps,
-                          bool lilnetx) {
+void reset_peak(Device dev) {
+#ifdef LNX_HAVE_CUDA
+  if (dev.is_cuda()) return cuda::device_allocator_reset_peak(dev.index);
+#endif
+  (void)dev;
+  cpu_allocator_reset_peak();
+}
+
+size_t peak_bytes(Device dev) {
+#ifdef LNX_HAVE_CUDA
+  if (dev.is_cuda()) return cuda::device_allocator_stats(dev.index).peak_bytes_in_use;
+#endif
+  (void)dev;
+  return cpu_allocator_stats().peak_bytes_in_use;
+}
+
+}  // namespace
+
+StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps, bool lilnetx,
+                          const std::string& device) {
   LNX_CHECK(mode == "train" || mode == "infer", "bench resnet20: mode '", mode,
             "', expected train or infer");
+  const Device dev = Device::parse(device);
+  Backend& be = backend(dev);
   Generator gen(0);
   const ModelSpec spec{"resnet20", 10, static_cast<double>(width)};
   ModulePtr model;
@@ -27,6 +52,7 @@ StepTiming bench_resnet20(int batch, int width, const std::string& mode, int rep
   if (lilnetx) {
     CompressedNetwork net = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
     model = net.net;
+    model->to(dev);      // the groups are the model's children: they move with it
     ObjectiveConfig oc;  // the peer's: conv3x3 slice l2, decay on conv3x3 and dense
     oc.decay_groups = {"conv3x3", "dense"};
     objective = std::make_unique<LilnetxObjective>(*net.groups, oc);
@@ -41,15 +67,16 @@ StepTiming bench_resnet20(int batch, int width, const std::string& mode, int rep
     // Keep the groups alive with the model: they are its child "groups".
   } else {
     model = build_float_model(spec, &gen);
+    model->to(dev);
     params = model->parameters();
   }
   AdamOptions ao;
   ao.lr = 0.01;
   Adam opt(params, ao);
-  const Tensor x = normal({batch, 3, 32, 32}, 0, 1, &gen);  // (N, 3, 32, 32)
+  const Tensor x = normal({batch, 3, 32, 32}, 0, 1, &gen).to(dev);  // (N, 3, 32, 32)
   std::vector<int64_t> y(batch);
   for (auto& v : y) v = static_cast<int64_t>(gen.next_u64() % 10);
-  const Tensor labels = from_vector(y, {batch});
+  const Tensor labels = from_vector(y, {batch}).to(dev);
 
   auto train_step = [&] {
     opt.zero_grad();
@@ -66,11 +93,13 @@ StepTiming bench_resnet20(int batch, int width, const std::string& mode, int rep
   };
   if (mode == "infer") model->eval();
   for (int i = 0; i < 5; ++i) mode == "train" ? train_step() : infer();
-  cpu_allocator_reset_peak();
+  be.synchronize();
+  reset_peak(dev);
   std::vector<double> ms;
   for (int i = 0; i < reps; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     mode == "train" ? train_step() : infer();
+    be.synchronize();  // GPU kernels are queued: the step ends when they have run
     ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
@@ -80,7 +109,7 @@ StepTiming bench_resnet20(int batch, int width, const std::string& mode, int rep
   t.min_ms = ms.front();
   t.max_ms = ms.back();
   t.images_per_second = batch / t.median_ms * 1e3;
-  t.peak_mib = static_cast<double>(cpu_allocator_stats().peak_bytes_in_use) / (1 << 20);
+  t.peak_mib = static_cast<double>(peak_bytes(dev)) / (1 << 20);
   return t;
 }
 

@@ -16,7 +16,9 @@ struct StepTiming {
 
 // mode: "train" or "infer". lilnetx: the LilNetX objective of the peer script (latents decoded
 // by shared decoders, rate with noise, slice l2 and L2 decay, a second Adam for the priors).
+// device: "cpu" or "cuda[:i]"; the model and inputs live there and each timed step ends with
+// the device's synchronize(), so GPU times include the queued kernels.
 StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps,
-                          bool lilnetx = false);
+                          bool lilnetx = false, const std::string& device = "cpu");
 
 }  // namespace lnx::tools

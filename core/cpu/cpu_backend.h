@@ -80,6 +80,11 @@ class CpuBackend final : public Backend {
   void nll_loss_forward(const Tensor& logp, const Tensor& labels, const Tensor& out) override;
   void nll_loss_backward(const Tensor& grad_out, const Tensor& labels,
                          const Tensor& grad_logp) override;
+
+  // factorized_rate.cpp
+  void factorized_rate(const Tensor& values, const Tensor& params, const Tensor& bits_out,
+                       const Tensor& grad_values, const Tensor& grad_params,
+                       double* total_bits) override;
 };
 
 CpuBackend& cpu_backend();
