@@ -15,6 +15,7 @@
 #include "data/transforms.h"
 #include "tools/bench_conv.h"
 #include "tools/bench_network.h"
+#include "tools/bench_sparse.h"
 #include "tools/commands.h"
 
 namespace lnx::tools {
@@ -63,8 +64,8 @@ int bench_main(int argc, char** argv) {
   CLI::App app{"Time kernels, networks and data loading (docs/benchmarks.md)"};
   int threads = 2, batch = 128, width = 1, reps = 20, gemm_n = 2048, workers = 2;
   std::string what = "ops", mode = "train", data_root = "datasets/cifar10/train";
-  app.add_option("what", what, "ops (SGEMM + conv), resnet20 (a network step), data")
-      ->check(CLI::IsMember({"ops", "resnet20", "data"}));
+  app.add_option("what", what, "ops (SGEMM + conv), resnet20 (a network step), data, sparse (dense vs sparse inference)")
+      ->check(CLI::IsMember({"ops", "resnet20", "data", "sparse"}));
   app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
   app.add_option("--width", width, "ResNet-20 channel multiplier")->check(CLI::PositiveNumber);
@@ -89,6 +90,7 @@ int bench_main(int argc, char** argv) {
   if (what == "ops") bench_ops(batch, width, reps, gemm_n);
   if (what == "resnet20") bench_net(batch, width, reps, mode, lilnetx, device);
   if (what == "data") bench_data(data_root, workers);
+  if (what == "sparse") bench_sparse(reps, 0);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf("peak resident memory of this process: %.0f MiB\n", ru.ru_maxrss / 1024.0);

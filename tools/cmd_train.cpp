@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/sparse_inference.h"
 #include "core/checkpoint_io.h"
 #include "tools/commands.h"
 #include "tools/lnx_model.h"
@@ -29,6 +30,7 @@ struct Args {
   std::string config_path, checkpoint, model;
   std::vector<std::string> overrides;
   bool help = false;
+  bool sparse = false;  // eval: through a sparse inference plan
 };
 
 // --config F and --checkpoint C; everything else is a --section.key override for the config.
@@ -38,6 +40,8 @@ Args parse(int argc, char** argv, const char* cmd) {
     const std::string w = argv[i];
     if (w == "-h" || w == "--help") {
       a.help = true;
+    } else if (w == "--sparse") {
+      a.sparse = true;
     } else if (w == "--config" || w == "--checkpoint") {
       LNX_CHECK(i + 1 < argc, cmd, ": ", w, " needs a file name");
       (w == "--config" ? a.config_path : a.checkpoint) = argv[++i];
@@ -68,6 +72,16 @@ void print_eval(const char* what, const EvalResult& r) {
               100 * r.top5, r.loss, static_cast<long long>(r.images));
 }
 
+// Dense, or through a sparse plan built from the trained (eval-mode) network.
+EvalResult evaluate(Trainer& trainer, bool sparse) {
+  if (!sparse) return trainer.evaluate();
+  trainer.model().eval();
+  SparsePlan plan = SparsePlan::build(trainer.model_ptr());
+  std::cout << plan.summary() << "\n";
+  if (!plan.note().empty()) std::cout << plan.note() << "\n";
+  return trainer.evaluate([&plan](const Tensor& images) { return plan.forward(images).data(); });
+}
+
 }  // namespace
 
 int train_main(int argc, char** argv) {
@@ -88,11 +102,12 @@ int train_main(int argc, char** argv) {
 int eval_main(int argc, char** argv) {
   const Args a = parse(argc, argv, "eval");
   if (a.help || a.checkpoint.empty() == a.model.empty()) {
-    std::cout << "usage: lilnetx eval --checkpoint FILE [--config FILE.yaml] [--section.key v]\n"
-                 "       lilnetx eval --model MODEL.lnx [--section.key v]\n\n"
+    std::cout << "usage: lilnetx eval --checkpoint FILE [--config FILE.yaml] [--sparse] [--section.key v]\n"
+                 "       lilnetx eval --model MODEL.lnx [--sparse] [--section.key v]\n\n"
                  "Evaluates a checkpoint on the test set of its config (the one stored in the\n"
                  "checkpoint unless --config is given), or a .lnx file on the test set of the\n"
-                 "config stored in it.\n";
+                 "config stored in it. --sparse runs the sparse inference plan (zero channels\n"
+                 "removed, zero kernel slices skipped) instead of the dense network.\n";
     return a.help ? 0 : 1;
   }
   if (!a.model.empty()) {
@@ -102,7 +117,7 @@ int eval_main(int argc, char** argv) {
     overrides.push_back("--checkpoint.resume_path=");
     Trainer trainer(Config::parse(net.config.dump(), overrides, a.model + " (stored config)"));
     trainer.model().load_state_dict(net.net.model->state_dict(), true);
-    print_eval("test", trainer.evaluate());
+    print_eval("test", evaluate(trainer, a.sparse));
     return 0;
   }
   std::vector<std::string> overrides = a.overrides;
@@ -110,7 +125,7 @@ int eval_main(int argc, char** argv) {
   Args b = a;
   b.overrides = overrides;
   Trainer trainer(load_config(b));
-  print_eval("test", trainer.evaluate());
+  print_eval("test", evaluate(trainer, a.sparse));
   return 0;
 }
 
