@@ -14,14 +14,14 @@ std::string cuda_probe_message();
 #endif
 
 const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"neg",     "exp",  "log",     "sqrt", "square",
-                                "abs",     "sigmoid", "tanh", "softplus", "relu",
-                                "relu6",   "round", "sign",   "reciprocal", "isfinite"};
+  static const char* names[] = {"neg",   "exp",     "log",  "sqrt",       "square",
+                                "abs",   "sigmoid", "tanh", "softplus",   "relu",
+                                "relu6", "round",   "sign", "reciprocal", "isfinite"};
   return names[static_cast<int>(op)];
 }
 
 const char* binary_op_name(BinaryOp op) {
-  static const char* names[] = {"add",     "sub",     "mul",   "div",  "pow",
+  static const char* names[] = {"add",     "sub",     "mul",     "div",  "pow",
                                 "maximum", "minimum", "greater", "less", "equal"};
   return names[static_cast<int>(op)];
 }
@@ -34,7 +34,9 @@ Backend& backend(Device device) {
   fail("device ", device.name(), ": ", cuda_unavailable_reason());
 }
 
-Backend& backend_of(const Tensor& t) { return backend(t.device()); }
+Backend& backend_of(const Tensor& t) {
+  return backend(t.device());
+}
 
 bool cuda_available() {
 #ifdef LNX_HAVE_CUDA
@@ -59,15 +61,23 @@ void set_num_threads(int n) {
   Eigen::setNbThreads(n);
 }
 
-int num_threads() { return omp_get_max_threads(); }
+int num_threads() {
+  return omp_get_max_threads();
+}
 
 void Backend::unsupported(const char* kernel) const {
   fail(kernel, ": the ", name(), " backend has no kernel for this op in this build");
 }
 
-void Backend::copy(const Tensor&, const Tensor&) { unsupported("copy"); }
-void Backend::fill(const Tensor&, double) { unsupported("fill"); }
-void Backend::unary(UnaryOp op, const Tensor&, const Tensor&) { unsupported(unary_op_name(op)); }
+void Backend::copy(const Tensor&, const Tensor&) {
+  unsupported("copy");
+}
+void Backend::fill(const Tensor&, double) {
+  unsupported("fill");
+}
+void Backend::unary(UnaryOp op, const Tensor&, const Tensor&) {
+  unsupported(unary_op_name(op));
+}
 void Backend::unary_backward(UnaryOp op, const Tensor&, const Tensor&, const Tensor&,
                              const Tensor&) {
   unsupported(unary_op_name(op));
@@ -78,14 +88,18 @@ void Backend::binary(BinaryOp op, const Tensor&, const Tensor&, const Tensor&) {
 void Backend::binary_scalar(BinaryOp op, const Tensor&, double, bool, const Tensor&) {
   unsupported(binary_op_name(op));
 }
-void Backend::clamp(const Tensor&, double, double, const Tensor&) { unsupported("clamp"); }
+void Backend::clamp(const Tensor&, double, double, const Tensor&) {
+  unsupported("clamp");
+}
 void Backend::clamp_backward(const Tensor&, double, double, const Tensor&, const Tensor&) {
   unsupported("clamp_backward");
 }
 void Backend::reduce(ReduceOp, const Tensor&, const std::vector<int64_t>&, const Tensor&) {
   unsupported("reduce");
 }
-void Backend::argmax(const Tensor&, int64_t, const Tensor&) { unsupported("argmax"); }
+void Backend::argmax(const Tensor&, int64_t, const Tensor&) {
+  unsupported("argmax");
+}
 void Backend::gemm(bool, bool, float, const Tensor&, const Tensor&, float, const Tensor&) {
   unsupported("gemm");
 }
@@ -101,8 +115,7 @@ void Backend::conv2d_backward_weight(const Tensor&, const Tensor&, const Conv2dP
                                      const Tensor&) {
   unsupported("conv2d_backward_weight");
 }
-void Backend::max_pool2d_forward(const Tensor&, const Pool2dParams&, const Tensor&,
-                                 const Tensor&) {
+void Backend::max_pool2d_forward(const Tensor&, const Pool2dParams&, const Tensor&, const Tensor&) {
   unsupported("max_pool2d_forward");
 }
 void Backend::max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&) {
@@ -114,13 +127,13 @@ void Backend::avg_pool2d_forward(const Tensor&, const Pool2dParams&, const Tenso
 void Backend::avg_pool2d_backward(const Tensor&, const Pool2dParams&, const Tensor&) {
   unsupported("avg_pool2d_backward");
 }
-void Backend::batch_norm_forward_train(const Tensor&, const Tensor&, const Tensor&, double,
-                                       double, const Tensor&, const Tensor&, const Tensor&,
-                                       const Tensor&, const Tensor&) {
+void Backend::batch_norm_forward_train(const Tensor&, const Tensor&, const Tensor&, double, double,
+                                       const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                       const Tensor&) {
   unsupported("batch_norm_forward_train");
 }
-void Backend::batch_norm_forward_eval(const Tensor&, const Tensor&, const Tensor&,
-                                      const Tensor&, const Tensor&, double, const Tensor&) {
+void Backend::batch_norm_forward_eval(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                      const Tensor&, double, const Tensor&) {
   unsupported("batch_norm_forward_eval");
 }
 void Backend::batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,

@@ -21,8 +21,21 @@
 namespace lnx {
 
 enum class UnaryOp {
-  Neg, Exp, Log, Sqrt, Square, Abs, Sigmoid, Tanh, Softplus, Relu, Relu6, Round, Sign,
-  Reciprocal, IsFinite  // IsFinite: 1 where finite, else 0
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Square,
+  Abs,
+  Sigmoid,
+  Tanh,
+  Softplus,
+  Relu,
+  Relu6,
+  Round,
+  Sign,
+  Reciprocal,
+  IsFinite  // IsFinite: 1 where finite, else 0
 };
 const char* unary_op_name(UnaryOp op);
 
@@ -66,8 +79,8 @@ class Backend {
   // ---- element-wise ----
   virtual void unary(UnaryOp op, const Tensor& x, const Tensor& out);
   // grad_in = grad_out * f'(x); y = f(x) is passed so sigmoid/tanh/sqrt/exp can reuse it.
-  virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y,
-                              const Tensor& grad_out, const Tensor& grad_in);
+  virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& grad_out,
+                              const Tensor& grad_in);
   virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
   // out = a op s, or s op a when scalar_first.
   virtual void binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first,
@@ -92,10 +105,10 @@ class Backend {
   // ---- convolution and pooling (x, w contiguous) ----
   virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
                               const Conv2dParams& p, const Tensor& y);
-  virtual void conv2d_backward_input(const Tensor& grad_y, const Tensor& w,
-                                     const Conv2dParams& p, const Tensor& grad_x);
-  virtual void conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
-                                      const Conv2dParams& p, const Tensor& grad_w);
+  virtual void conv2d_backward_input(const Tensor& grad_y, const Tensor& w, const Conv2dParams& p,
+                                     const Tensor& grad_x);
+  virtual void conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Conv2dParams& p,
+                                      const Tensor& grad_w);
   // indices (int64, y's shape) hold the flat h*W+w position of each maximum in its plane.
   virtual void max_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& y,
                                   const Tensor& indices);
@@ -140,10 +153,8 @@ class Backend {
                                double* total_bits);
 
   // ---- random numbers: element i uses counter offset + i (core/random.h) ----
-  virtual void uniform(const Tensor& out, double low, double high, uint64_t seed,
-                       uint64_t offset);
-  virtual void normal(const Tensor& out, double mean, double std, uint64_t seed,
-                      uint64_t offset);
+  virtual void uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset);
+  virtual void normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset);
 
  protected:
   [[noreturn]] void unsupported(const char* kernel) const;

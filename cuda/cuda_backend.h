@@ -71,15 +71,14 @@ class CudaBackend final : public Backend {
                            const Tensor& grad_x) override;
   void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 double eps, double momentum, const Tensor& running_mean,
-                                const Tensor& running_var, const Tensor& y,
-                                const Tensor& save_mean, const Tensor& save_invstd) override;
+                                const Tensor& running_var, const Tensor& y, const Tensor& save_mean,
+                                const Tensor& save_invstd) override;
   void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                const Tensor& running_mean, const Tensor& running_var, double eps,
                                const Tensor& y) override;
   void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                           const Tensor& save_mean, const Tensor& save_invstd,
-                           const Tensor& grad_x, const Tensor& grad_gamma,
-                           const Tensor& grad_beta) override;
+                           const Tensor& save_mean, const Tensor& save_invstd, const Tensor& grad_x,
+                           const Tensor& grad_gamma, const Tensor& grad_beta) override;
   void log_softmax_forward(const Tensor& x, const Tensor& y) override;
   void log_softmax_backward(const Tensor& grad_y, const Tensor& y, const Tensor& grad_x) override;
   void nll_loss_forward(const Tensor& logp, const Tensor& labels, const Tensor& out) override;

@@ -64,7 +64,9 @@ int bench_main(int argc, char** argv) {
   CLI::App app{"Time kernels, networks and data loading (docs/benchmarks.md)"};
   int threads = 2, batch = 128, width = 1, reps = 20, gemm_n = 2048, workers = 2;
   std::string what = "ops", mode = "train", data_root = "datasets/cifar10/train";
-  app.add_option("what", what, "ops (SGEMM + conv), resnet20 (a network step), data, sparse (dense vs sparse inference)")
+  app.add_option(
+         "what", what,
+         "ops (SGEMM + conv), resnet20 (a network step), data, sparse (dense vs sparse inference)")
       ->check(CLI::IsMember({"ops", "resnet20", "data", "sparse"}));
   app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);

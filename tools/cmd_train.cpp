@@ -102,7 +102,8 @@ int train_main(int argc, char** argv) {
 int eval_main(int argc, char** argv) {
   const Args a = parse(argc, argv, "eval");
   if (a.help || a.checkpoint.empty() == a.model.empty()) {
-    std::cout << "usage: lilnetx eval --checkpoint FILE [--config FILE.yaml] [--sparse] [--section.key v]\n"
+    std::cout << "usage: lilnetx eval --checkpoint FILE [--config FILE.yaml] [--sparse] "
+                 "[--section.key v]\n"
                  "       lilnetx eval --model MODEL.lnx [--sparse] [--section.key v]\n\n"
                  "Evaluates a checkpoint on the test set of its config (the one stored in the\n"
                  "checkpoint unless --config is given), or a .lnx file on the test set of the\n"

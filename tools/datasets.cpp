@@ -77,9 +77,9 @@ DataSplit make_datasets(const Config& config) {
     s.train = with(std::make_shared<data::IdxDataset>(
                        data::IdxDataset::from_folder(train_root, true, classes)),
                    t);
-    s.test = with(std::make_shared<data::IdxDataset>(
-                      data::IdxDataset::from_folder(val_root, false, classes)),
-                  t);
+    s.test = with(
+        std::make_shared<data::IdxDataset>(data::IdxDataset::from_folder(val_root, false, classes)),
+        t);
     s.in_channels = 1;
     s.image_size = 28;
   } else {

@@ -10,13 +10,14 @@
 namespace {
 
 void usage() {
-  std::cout << "usage: lilnetx <command> [options]\n\n"
-               "commands:\n"
-               "  train    train a network from a YAML config (no config: a small Fashion-MNIST job)\n"
-               "  eval     evaluate a checkpoint on its test set\n"
-               "  compress / decompress / inspect   .lnx compressed model files\n"
-               "  bench    time the kernels and networks (see docs/benchmarks.md)\n\n"
-               "Run `lilnetx <command> --help` for a command's options.\n";
+  std::cout
+      << "usage: lilnetx <command> [options]\n\n"
+         "commands:\n"
+         "  train    train a network from a YAML config (no config: a small Fashion-MNIST job)\n"
+         "  eval     evaluate a checkpoint on its test set\n"
+         "  compress / decompress / inspect   .lnx compressed model files\n"
+         "  bench    time the kernels and networks (see docs/benchmarks.md)\n\n"
+         "Run `lilnetx <command> --help` for a command's options.\n";
 }
 
 }  // namespace

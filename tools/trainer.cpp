@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "autograd/grad_mode.h"
-#include "compress/latent_layers.h"
 #include "autograd/ops.h"
+#include "compress/latent_layers.h"
 #include "core/checkpoint_io.h"
 #include "core/random.h"
 #include "layers/batch_norm.h"
@@ -70,8 +70,8 @@ std::unique_ptr<Optimizer> make_optimizer(const Config& c, Module& model) {
   LNX_CHECK(lr > 0, "lr_schedule.arch_lr: got ", lr, ", expected a positive learning rate");
   const double wd_w = c.get<double>("losses.wd.weights"), wd_bn = c.get<double>("losses.wd.bn"),
                wd_b = c.get<double>("losses.wd.bias");
-  for (const auto& [key, v] : {std::pair{"losses.wd.weights", wd_w}, {"losses.wd.bn", wd_bn},
-                               {"losses.wd.bias", wd_b}})
+  for (const auto& [key, v] :
+       {std::pair{"losses.wd.weights", wd_w}, {"losses.wd.bn", wd_bn}, {"losses.wd.bias", wd_b}})
     LNX_CHECK(v >= 0, key, ": got ", v, ", expected a non-negative weight decay");
   const std::string name = c.get<std::string>("optimizer.name");
   struct Part {
@@ -133,7 +133,9 @@ std::unique_ptr<LRSchedule> make_lr_schedule(const Config& c) {
   return make_schedule(type, s);
 }
 
-bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
+bool stderr_is_terminal() {
+  return isatty(fileno(stderr)) != 0;
+}
 
 }  // namespace
 
@@ -161,8 +163,9 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   for (const std::string& n : c.notices()) print(n);
   const int64_t threads = c.get<int64_t>("common.threads");
   LNX_CHECK(threads >= 0, "common.threads: got ", threads, ", expected 0 (all cores) or more");
-  set_num_threads(threads > 0 ? static_cast<int>(threads)
-                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  set_num_threads(threads > 0
+                      ? static_cast<int>(threads)
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   set_anomaly_mode(c.get<bool>("common.anomaly"));
   device_ = Device::parse(c.get<std::string>("common.device"));
   if (device_.is_cuda())
@@ -187,8 +190,8 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   lo.drop_last = false;
   test_loader_ = std::make_unique<data::DataLoader>(data_.test, lo);
 
-  const BuiltNetwork built = build_network_from_config(
-      c, {data_.num_classes, data_.in_channels, data_.image_size});
+  const BuiltNetwork built =
+      build_network_from_config(c, {data_.num_classes, data_.in_channels, data_.image_size});
   model_ = built.model;
   groups_ = built.groups;
   if (groups_) {
@@ -270,8 +273,10 @@ EpochResult Trainer::train_epoch() {
     }
     const double lv = loss.item();
     LNX_CHECK(std::isfinite(lv), "train: the loss is ", lv, " at epoch ", epoch_ + 1, " step ",
-              it + 1, "; rerun with --common.anomaly true to name the op that produced it. The "
-              "last checkpoint (", checkpoint_path(), ") is intact");
+              it + 1,
+              "; rerun with --common.anomaly true to name the op that produced it. The "
+              "last checkpoint (",
+              checkpoint_path(), ") is intact");
     optimizer_->zero_grad();
     if (prior_optimizer_) prior_optimizer_->zero_grad();
     loss.backward();
@@ -306,7 +311,8 @@ EpochResult Trainer::train_epoch() {
 }
 
 EvalResult Trainer::evaluate() {
-  return evaluate([this](const Tensor& images) { return model_->forward(Variable(images)).data(); });
+  return evaluate(
+      [this](const Tensor& images) { return model_->forward(Variable(images)).data(); });
 }
 
 EvalResult Trainer::evaluate(const std::function<Tensor(const Tensor&)>& forward) {
@@ -347,8 +353,7 @@ CompressionSummary Trainer::compression_summary() const {
 void Trainer::log_epoch(const EpochResult& r) const {
   char line[256];
   std::snprintf(line, sizeof line, "epoch %lld done in %.1f s: train loss %.4f acc %.2f%%",
-                static_cast<long long>(r.epoch + 1), r.seconds, r.train_loss,
-                100 * r.train_top1);
+                static_cast<long long>(r.epoch + 1), r.seconds, r.train_loss, 100 * r.train_top1);
   std::string msg = line;
   if (r.evaluated) {
     std::snprintf(line, sizeof line, ", test loss %.4f acc %.2f%% (top-5 %.2f%%)", r.test.loss,
@@ -368,12 +373,9 @@ void Trainer::log_epoch(const EpochResult& r) const {
   }
   const fs::path dir(config_.get<std::string>("checkpoint.save_dir"));
   fs::create_directories(dir);
-  nlohmann::json j = {{"epoch", r.epoch + 1},
-                      {"train_loss", r.train_loss},
-                      {"train_acc", r.train_top1},
-                      {"lr", r.lr},
-                      {"epoch_time_s", r.seconds},
-                      {"images_per_s", r.images_per_second}};
+  nlohmann::json j = {{"epoch", r.epoch + 1},      {"train_loss", r.train_loss},
+                      {"train_acc", r.train_top1}, {"lr", r.lr},
+                      {"epoch_time_s", r.seconds}, {"images_per_s", r.images_per_second}};
   if (r.evaluated) {
     j["test_loss"] = r.test.loss;
     j["test_acc"] = r.test.top1;

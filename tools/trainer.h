@@ -97,9 +97,9 @@ class Trainer {
   std::unique_ptr<data::DataLoader> train_loader_, test_loader_;
   ModulePtr model_;
   std::unique_ptr<Optimizer> optimizer_;
-  std::shared_ptr<GroupSet> groups_;               // LilNetX only
-  std::unique_ptr<LilnetxObjective> objective_;    // LilNetX only
-  std::unique_ptr<Optimizer> prior_optimizer_;     // LilNetX only: the priors' own Adam
+  std::shared_ptr<GroupSet> groups_;             // LilNetX only
+  std::unique_ptr<LilnetxObjective> objective_;  // LilNetX only
+  std::unique_ptr<Optimizer> prior_optimizer_;   // LilNetX only: the priors' own Adam
   std::unique_ptr<LRSchedule> schedule_;
   int64_t epoch_ = 0;  // epochs completed
   double best_top1_ = 0;

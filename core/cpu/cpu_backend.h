@@ -18,10 +18,8 @@ class CpuBackend final : public Backend {
   void copy_from_host(const void* host_src, void* dst, size_t nbytes) override;
   void copy(const Tensor& src, const Tensor& dst) override;
   void fill(const Tensor& dst, double value) override;
-  void uniform(const Tensor& out, double low, double high, uint64_t seed,
-               uint64_t offset) override;
-  void normal(const Tensor& out, double mean, double std, uint64_t seed,
-              uint64_t offset) override;
+  void uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset) override;
+  void normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) override;
 
   // elementwise.cpp
   void unary(UnaryOp op, const Tensor& x, const Tensor& out) override;
@@ -40,12 +38,12 @@ class CpuBackend final : public Backend {
   void argmax(const Tensor& x, int64_t axis, const Tensor& out) override;
 
   // gemm.cpp
-  void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b,
-            float beta, const Tensor& c) override;
+  void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
+            const Tensor& c) override;
 
   // conv.cpp
-  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
-                      const Conv2dParams& p, const Tensor& y) override;
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                      const Tensor& y) override;
   void conv2d_backward_input(const Tensor& grad_y, const Tensor& w, const Conv2dParams& p,
                              const Tensor& grad_x) override;
   void conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Conv2dParams& p,
@@ -63,20 +61,18 @@ class CpuBackend final : public Backend {
   // batch_norm.cpp
   void batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 double eps, double momentum, const Tensor& running_mean,
-                                const Tensor& running_var, const Tensor& y,
-                                const Tensor& save_mean, const Tensor& save_invstd) override;
+                                const Tensor& running_var, const Tensor& y, const Tensor& save_mean,
+                                const Tensor& save_invstd) override;
   void batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                               const Tensor& running_mean, const Tensor& running_var,
-                               double eps, const Tensor& y) override;
+                               const Tensor& running_mean, const Tensor& running_var, double eps,
+                               const Tensor& y) override;
   void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                           const Tensor& save_mean, const Tensor& save_invstd,
-                           const Tensor& grad_x, const Tensor& grad_gamma,
-                           const Tensor& grad_beta) override;
+                           const Tensor& save_mean, const Tensor& save_invstd, const Tensor& grad_x,
+                           const Tensor& grad_gamma, const Tensor& grad_beta) override;
 
   // softmax.cpp
   void log_softmax_forward(const Tensor& x, const Tensor& y) override;
-  void log_softmax_backward(const Tensor& grad_y, const Tensor& y,
-                            const Tensor& grad_x) override;
+  void log_softmax_backward(const Tensor& grad_y, const Tensor& y, const Tensor& grad_x) override;
   void nll_loss_forward(const Tensor& logp, const Tensor& labels, const Tensor& out) override;
   void nll_loss_backward(const Tensor& grad_out, const Tensor& labels,
                          const Tensor& grad_logp) override;
