@@ -11,16 +11,6 @@ namespace {
 
 constexpr size_t kAlign = 64;
 
-// Rounds to a size class: small sizes to 512 bytes, larger ones to 1/8 of their power of two,
-// so a block is reused for requests at most 12.5% smaller than it.
-size_t size_class(size_t n) {
-  if (n <= 512) return 512;
-  size_t p = 1;
-  while (p < n) p <<= 1;
-  const size_t step = p / 8;
-  return (n + step - 1) / step * step;
-}
-
 struct Cache {
   std::mutex mu;
   std::map<size_t, std::vector<void*>> free;  // size class -> blocks
@@ -34,8 +24,16 @@ Cache& cache() {
 
 }  // namespace
 
+size_t allocation_size_class(size_t n) {
+  if (n <= 512) return 512;
+  size_t p = 1;
+  while (p < n) p <<= 1;
+  const size_t step = p / 8;
+  return (n + step - 1) / step * step;
+}
+
 void* cpu_allocate(size_t nbytes) {
-  const size_t cls = size_class(nbytes);
+  const size_t cls = allocation_size_class(nbytes);
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);
@@ -59,7 +57,7 @@ void* cpu_allocate(size_t nbytes) {
 
 void cpu_deallocate(void* p, size_t nbytes) {
   if (!p) return;
-  const size_t cls = size_class(nbytes);
+  const size_t cls = allocation_size_class(nbytes);
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   c.stats.bytes_in_use -= cls;

@@ -16,6 +16,11 @@ struct AllocatorStats {
   size_t peak_bytes_in_use = 0;
 };
 
+// The block size a request of n bytes is served with: small sizes round to 512 bytes, larger ones
+// to 1/8 of their power of two, so a cached block is reused for requests at most 12.5% smaller.
+// Shared by the CPU and CUDA caching allocators.
+size_t allocation_size_class(size_t n);
+
 void* cpu_allocate(size_t nbytes);  // 64-byte aligned; nbytes may be 0
 void cpu_deallocate(void* p, size_t nbytes);
 AllocatorStats cpu_allocator_stats();

@@ -5,22 +5,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/error.h"
 #include "cuda/check.h"
 #include "cuda/device_guard.h"
 
 namespace lnx::cuda {
 namespace {
-
-// Small sizes round to 512 bytes, larger ones to 1/8 of their power of two, so a block is
-// reused for requests at most 12.5% smaller than it (the CPU allocator's classes).
-size_t size_class(size_t n) {
-  if (n <= 512) return 512;
-  size_t p = 1;
-  while (p < n) p <<= 1;
-  const size_t step = p / 8;
-  return (n + step - 1) / step * step;
-}
 
 struct Block {
   size_t size_class;
@@ -91,7 +82,7 @@ void* malloc_on(int device, size_t cls) {
 }  // namespace
 
 void* device_allocate(size_t nbytes, int device) {
-  const size_t cls = size_class(nbytes);
+  const size_t cls = allocation_size_class(nbytes);
   Cache& c = cache();
   void* p = nullptr;
   {
