@@ -6,64 +6,14 @@
 
 #include "autograd/grad_mode.h"
 #include "core/backend.h"
+#include "core/factorized_chain.h"
 #include "core/ops.h"
 
 namespace lnx {
 namespace {
 
-// The rate itself is the backend's fused kernel (Backend::factorized_rate); what stays here is
-// the scalar chain the CDF needs.
-
-inline float sigmoidf(float x) {
-  return 1.0f / (1.0f + std::exp(-x));
-}
-inline float softplusf(float x) {
-  return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0f);
-}
-
-// Per-channel constants derived from the raw parameters once per call.
-struct Channel {
-  std::array<float, 4> sp_h, sig_h, b;  // softplus(h_k), sigmoid(h_k) = softplus'(h_k), b_k
-  std::array<float, 3> ta, dta;         // tanh(a_k), 1 - tanh(a_k)^2
-};
-
-std::vector<Channel> prepare(const float* p, int64_t channels) {
-  std::vector<Channel> ch(channels);
-  for (int64_t c = 0; c < channels; ++c) {
-    const float* q = p + c * kFactorizedParams;  // h1..h4, b1..b4, a1..a3
-    for (int k = 0; k < 4; ++k) {
-      ch[c].sp_h[k] = softplusf(q[k]);
-      ch[c].sig_h[k] = sigmoidf(q[k]);
-      ch[c].b[k] = q[4 + k];
-    }
-    for (int k = 0; k < 3; ++k) {
-      ch[c].ta[k] = std::tanh(q[8 + k]);
-      ch[c].dta[k] = 1.0f - ch[c].ta[k] * ch[c].ta[k];
-    }
-  }
-  return ch;
-}
-
-// One evaluation of the logit chain, keeping what its derivative needs.
-struct Chain {
-  std::array<float, 4> z_in;  // input of layer k (z_0 = t)
-  std::array<float, 3> th;    // tanh(y_k)
-  float logit;
-};
-
-inline Chain forward_chain(const Channel& c, float t) {
-  Chain r;
-  float z = t;
-  for (int k = 0; k < 3; ++k) {
-    r.z_in[k] = z;
-    const float y = z * c.sp_h[k] + c.b[k];
-    r.th[k] = std::tanh(y);
-    z = y + r.th[k] * c.ta[k];
-  }
-  r.z_in[3] = z;
-  r.logit = z * c.sp_h[3] + c.b[3];
-  return r;
-}
+// The rate itself is the backend's fused kernel (Backend::factorized_rate); the CDF uses the
+// scalar chain shared with it (core/factorized_chain.h).
 
 void check_inputs(const Tensor& values, const Tensor& params, const char* op) {
   LNX_CHECK(values.dtype() == DType::Float32 && params.dtype() == DType::Float32, op,
@@ -137,13 +87,15 @@ Tensor FactorizedPrior::cdf(const Tensor& x) const {
             ")");
   const Tensor v = x.contiguous();
   const int64_t m = v.shape()[0], channels = v.shape()[1];
-  const std::vector<Channel> ch = prepare(params_.data().contiguous().data<float>(), channels);
+  const std::vector<factorized::Channel> ch =
+      factorized::prepare(params_.data().contiguous().data<float>(), channels);
   Tensor out = Tensor::empty(v.shape());
   const float* vp = v.data<float>();
   float* op = out.data<float>();
   for (int64_t i = 0; i < m; ++i)
     for (int64_t c = 0; c < channels; ++c)
-      op[i * channels + c] = sigmoidf(forward_chain(ch[c], vp[i * channels + c]).logit);
+      op[i * channels + c] =
+          factorized::sigmoidf(factorized::forward_chain(ch[c], vp[i * channels + c]).logit);
   return out;
 }
 

@@ -8,12 +8,13 @@
 #pragma once
 
 #include "compress/entropy_model.h"
+#include "core/factorized_chain.h"
 #include "core/random.h"
 
 namespace lnx {
 
 // Parameter layout per channel, one row of 11 floats: h1..h4, b1..b4, a1..a3.
-inline constexpr int64_t kFactorizedParams = 11;
+inline constexpr int64_t kFactorizedParams = factorized::kParams;
 
 class FactorizedPrior final : public EntropyModel {
  public:

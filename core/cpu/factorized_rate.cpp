@@ -17,44 +17,18 @@
 #include <vector>
 
 #include "core/cpu/cpu_backend.h"
+#include "core/factorized_chain.h"
 
 namespace lnx {
 namespace {
 
-constexpr int64_t kParams = 11;  // per channel: h1..h4, b1..b4, a1..a3 (kFactorizedParams)
 constexpr float kLikelihoodFloor = 1e-10f;
 constexpr float kMaxBits = 50.0f;
 constexpr float kInvLn2 = 1.4426950408889634f;
 
-inline float sigmoidf(float x) {
-  return 1.0f / (1.0f + std::exp(-x));
-}
-inline float softplusf(float x) {
-  return std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0f);
-}
-
-// Per-channel constants derived from the raw parameters once per call.
-struct Channel {
-  std::array<float, 4> sp_h, sig_h, b;  // softplus(h_k), sigmoid(h_k) = softplus'(h_k), b_k
-  std::array<float, 3> ta, dta;         // tanh(a_k), 1 - tanh(a_k)^2
-};
-
-std::vector<Channel> prepare(const float* p, int64_t channels) {
-  std::vector<Channel> ch(channels);
-  for (int64_t c = 0; c < channels; ++c) {
-    const float* q = p + c * kParams;  // h1..h4, b1..b4, a1..a3
-    for (int k = 0; k < 4; ++k) {
-      ch[c].sp_h[k] = softplusf(q[k]);
-      ch[c].sig_h[k] = sigmoidf(q[k]);
-      ch[c].b[k] = q[4 + k];
-    }
-    for (int k = 0; k < 3; ++k) {
-      ch[c].ta[k] = std::tanh(q[8 + k]);
-      ch[c].dta[k] = 1.0f - ch[c].ta[k] * ch[c].ta[k];
-    }
-  }
-  return ch;
-}
+using factorized::Channel;
+using factorized::kParams;
+using factorized::prepare;
 
 // The chain on a block of kBlock values of one channel at a time, as Eigen array expressions:
 // exp, log and tanh then run as SIMD packets instead of scalar libm calls, which was most of
