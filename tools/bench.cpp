@@ -4,12 +4,18 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "compress/range_coder.h"
 #include "core/backend.h"
+#include "core/random.h"
 #include "data/image_folder.h"
 #include "data/throughput.h"
 #include "data/transforms.h"
@@ -58,16 +64,56 @@ void bench_data(const std::string& root, int workers) {
       root.c_str(), data::measure_loader_images_per_second(ds, to), workers);
 }
 
+// rANS speed on latents shaped like trained ones (Laplacian integers, mostly zero, 9 channels
+// with fitted tables). MB/s counts the latents as int32, 4 bytes each.
+void bench_coder(int reps) {
+  const int64_t n = 9 * 1000000;
+  Generator g(1);
+  std::vector<int32_t> values(n);
+  for (auto& v : values) {
+    const double u = g.next_double() - 0.5;
+    v = static_cast<int32_t>(std::lround(-0.8 * std::copysign(std::log(1 - 2 * std::fabs(u)), u)));
+  }
+  std::vector<FrequencyTable> tables;
+  for (int64_t c = 0; c < 9; ++c)
+    tables.push_back(FrequencyTable::from_values(values.data() + c, n / 9, 9));
+  auto median_ms = [reps](auto&& f) {
+    std::vector<double> ms;
+    for (int r = 0; r < std::max(reps / 4, 3); ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      f();
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    return ms[ms.size() / 2];
+  };
+  std::vector<uint8_t> stream;
+  const double enc = median_ms([&] { stream = rans_encode(values, tables); });
+  std::vector<int32_t> back;
+  const double dec =
+      median_ms([&] { back = rans_decode(stream.data(), stream.size(), n, tables); });
+  LNX_CHECK(back == values, "bench coder: the round trip changed the values");
+  double ideal = 0;
+  for (int64_t i = 0; i < n; ++i) ideal += tables[i % 9].cost_bits(values[i]);
+  const double mb = static_cast<double>(n) * 4 / 1e6;
+  std::printf(
+      "rANS, %lld latents (%.0f MB as int32), one thread: encode %.1f MB/s, decode %.1f "
+      "MB/s; %zu bytes coded, %.3f%% over the ideal code length\n",
+      static_cast<long long>(n), mb, mb / (enc / 1e3), mb / (dec / 1e3), stream.size(),
+      100.0 * (static_cast<double>(stream.size()) * 8 / ideal - 1));
+}
+
 }  // namespace
 
 int bench_main(int argc, char** argv) {
   CLI::App app{"Time kernels, networks and data loading (docs/benchmarks.md)"};
   int threads = 2, batch = 128, width = 1, reps = 20, gemm_n = 2048, workers = 2;
   std::string what = "ops", mode = "train", data_root = "datasets/cifar10/train";
-  app.add_option(
-         "what", what,
-         "ops (SGEMM + conv), resnet20 (a network step), data, sparse (dense vs sparse inference)")
-      ->check(CLI::IsMember({"ops", "resnet20", "data", "sparse"}));
+  app.add_option("what", what,
+                 "ops (SGEMM + conv), resnet20 (a network step), data, sparse (dense vs sparse "
+                 "inference), coder (rANS speed)")
+      ->check(CLI::IsMember({"ops", "resnet20", "data", "sparse", "coder"}));
   app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
   app.add_option("--width", width, "ResNet-20 channel multiplier")->check(CLI::PositiveNumber);
@@ -93,6 +139,7 @@ int bench_main(int argc, char** argv) {
   if (what == "resnet20") bench_net(batch, width, reps, mode, lilnetx, device);
   if (what == "data") bench_data(data_root, workers);
   if (what == "sparse") bench_sparse(reps, 0);
+  if (what == "coder") bench_coder(reps);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf("peak resident memory of this process: %.0f MiB\n", ru.ru_maxrss / 1024.0);
