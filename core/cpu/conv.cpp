@@ -152,6 +152,21 @@ void im2col(const float* x, const Geom& g, int64_t r0, int64_t r1, float* col) {
   }
 }
 
+// Rows [r0, r1) of the output as the columns a GEMM needs: the image itself for a 1x1
+// convolution (leading dimension H*W), else an im2col tile in thread scratch (leading dimension
+// the tile's pixel count).
+const float* column_tile(const float* xn, const Geom& g, int64_t r0, int64_t r1, int64_t& ld) {
+  if (g.is_pointwise()) {
+    ld = g.hw;
+    return xn;
+  }
+  const int64_t np = (r1 - r0) * g.ow;
+  float* buf = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
+  im2col(xn, g, r0, r1, buf);
+  ld = np;
+  return buf;
+}
+
 // x (C, H, W) += scatter of col (C*KH*KW, (r1-r0)*OW); the adjoint of im2col.
 void col2im(const float* col, const Geom& g, int64_t r0, int64_t r1, float* x) {
   const int64_t np = (r1 - r0) * g.ow;
@@ -545,14 +560,8 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
     float* yn = yp + n * g.o * g.ohw;
     for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
       const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
-      const float* col = xn;  // (C*KH*KW, np) with leading dimension ld
-      int64_t ld = g.hw;
-      if (!g.is_pointwise()) {
-        float* buf = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
-        im2col(xn, g, r0, r1, buf);
-        col = buf;
-        ld = np;
-      }
+      int64_t ld = 0;
+      const float* col = column_tile(xn, g, r0, r1, ld);  // (C*KH*KW, np), leading dimension ld
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const CCol a(col + gi * g.ck * ld, np, g.ck, Stride(ld));               // (np, CK)
         const CCol wg(wp + gi * g.og * g.ck, g.ck, g.og, Stride(g.ck));         // (CK, OG)
@@ -675,14 +684,8 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
 #endif
     for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
       const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
-      const float* col = xn;  // (C*KH*KW, np) with leading dimension ld
-      int64_t ld = g.hw;
-      if (!g.is_pointwise()) {
-        float* buf = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
-        im2col(xn, g, r0, r1, buf);
-        col = buf;
-        ld = np;
-      }
+      int64_t ld = 0;
+      const float* col = column_tile(xn, g, r0, r1, ld);  // (C*KH*KW, np), leading dimension ld
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         const float* gyg = gyn + gi * g.og * g.ohw + r0 * g.ow;  // (OG, np), stride OH*OW
 #if defined(__AVX512F__)
