@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "tools/commands.h"
+#include "tools/tradeoff.h"
 
 namespace {
 
@@ -16,6 +17,7 @@ void usage() {
          "  train    train a network from a YAML config (no config: a small Fashion-MNIST job)\n"
          "  eval     evaluate a checkpoint on its test set\n"
          "  compress / decompress / inspect   .lnx compressed model files\n"
+         "  plot     accuracy against size of several LilNetX runs (table + SVG)\n"
          "  bench    time the kernels and networks (see docs/benchmarks.md)\n\n"
          "Run `lilnetx <command> --help` for a command's options.\n";
 }
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return lnx::tools::train_main(argc - 1, argv + 1);
     if (cmd == "eval") return lnx::tools::eval_main(argc - 1, argv + 1);
     if (cmd == "bench") return lnx::tools::bench_main(argc - 1, argv + 1);
+    if (cmd == "plot") return lnx::tools::plot_main(argc - 1, argv + 1);
     if (cmd == "compress") return lnx::tools::compress_main(argc - 1, argv + 1);
     if (cmd == "decompress") return lnx::tools::decompress_main(argc - 1, argv + 1);
     if (cmd == "inspect") return lnx::tools::inspect_main(argc - 1, argv + 1);
