@@ -9,6 +9,7 @@
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
 #include "core/ops.h"
+#include "core/random.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
@@ -347,6 +348,18 @@ std::string SparsePlan::summary() const {
        << ", " << (c.sparse_kernel ? "sparse" : "dense") << " kernel\n";
   }
   return os.str();
+}
+
+void zero_random_slices(const Tensor& w, double fraction, Generator& gen) {
+  LNX_CHECK(w.dim() == 4 && w.is_contiguous() && w.device().is_cpu(),
+            "zero_random_slices: expected a contiguous (O, I, KH, KW) CPU weight, got shape ",
+            to_string(w.shape()));
+  const int64_t slices = w.size(0) * w.size(1), kk = w.size(2) * w.size(3);
+  const std::vector<float> u = uniform({slices}, 0.0, 1.0, &gen).to_vector<float>();
+  float* p = w.data<float>();
+  for (int64_t s = 0; s < slices; ++s)
+    if (u[s] < fraction) std::fill(p + s * kk, p + (s + 1) * kk, 0.0f);
+  w.bump_version();
 }
 
 }  // namespace lnx

@@ -27,6 +27,8 @@
 
 namespace lnx {
 
+class Generator;
+
 enum class SparseMode {
   Dense,       // folded batch norm, every channel kept, the dense kernel: the baseline
   Structured,  // removed channels, the dense kernel on what is left
@@ -95,5 +97,9 @@ class SparsePlan {
   ModulePtr fallback_;
   std::string note_;
 };
+
+// Zeroes each (out, in) slice of w (O, I, KH, KW) with probability `fraction`, in place: the
+// sparsity pattern the tests and `lilnetx bench sparse` impose on a network.
+void zero_random_slices(const Tensor& w, double fraction, Generator& gen);
 
 }  // namespace lnx

@@ -30,15 +30,6 @@ double rel_error(const Tensor& a, const Tensor& b) {
   return diff / scale;
 }
 
-// Zeroes each (out, in) slice of w (O, I, KH, KW) with probability `fraction`.
-void zero_slices(const Tensor& w, double fraction, Generator& gen) {
-  const int64_t slices = w.size(0) * w.size(1), kk = w.size(2) * w.size(3);
-  const std::vector<float> u = uniform({slices}, 0.0, 1.0, &gen).to_vector<float>();
-  float* p = w.data<float>();
-  for (int64_t s = 0; s < slices; ++s)
-    if (u[s] < fraction) std::fill(p + s * kk, p + (s + 1) * kk, 0.0f);
-}
-
 struct ConvCase {
   int64_t n, c, h, w, o, k, stride, pad;
 };
@@ -62,7 +53,7 @@ TEST_CASE("sparse_conv2d matches the dense convolution", "[sparse]") {
         CAPTURE(cc.n, cc.c, cc.h, cc.w, cc.o, cc.k, cc.stride, fraction, relu);
         const Tensor x = normal({cc.n, cc.c, cc.h, cc.w}, 0, 1, &gen);
         const Tensor w = normal({cc.o, cc.c, cc.k, cc.k}, 0, 1, &gen);
-        zero_slices(w, fraction, gen);
+        zero_random_slices(w, fraction, gen);
         const Tensor b = normal({cc.o}, 0, 1, &gen);
         Conv2dParams p;
         p.stride_h = p.stride_w = cc.stride;
@@ -85,7 +76,7 @@ TEST_CASE("sparse_conv2d without bias or map", "[sparse]") {
   Generator gen(3);
   const Tensor x = normal({2, 8, 16, 16}, 0, 1, &gen);
   const Tensor w = normal({8, 8, 3, 3}, 0, 1, &gen);
-  zero_slices(w, 0.6, gen);
+  zero_random_slices(w, 0.6, gen);
   Conv2dParams p;
   p.pad_h = p.pad_w = 1;
   CHECK(rel_error(sparse_conv2d(x, pack_sparse_conv(w), Tensor(), Tensor(), p, false),
@@ -137,7 +128,7 @@ CompressedNetwork pruned_resnet(double fraction, uint64_t seed) {
     auto* lc = dynamic_cast<LatentConv2d*>(m);
     if (!lc) continue;
     const Tensor l = lc->latent().data();  // (O, I, 3, 3)
-    zero_slices(l, fraction, gen);
+    zero_random_slices(l, fraction, gen);
     const int64_t o = l.size(0), in = l.size(1);
     auto zero_out = [&](int64_t oc) { l.select(0, oc).zero_(); };
     auto zero_in = [&](int64_t ic) { l.select(1, ic).zero_(); };

@@ -45,15 +45,6 @@ std::vector<double> interleaved_medians(const std::vector<std::function<void()>>
   return med;
 }
 
-// Zeroes each (out, in) slice of w (O, I, KH, KW) with probability `fraction`.
-void zero_slices(const Tensor& w, double fraction, Generator& gen) {
-  const int64_t slices = w.size(0) * w.size(1), kk = w.size(2) * w.size(3);
-  const std::vector<float> u = uniform({slices}, 0.0, 1.0, &gen).to_vector<float>();
-  float* p = w.data<float>();
-  for (int64_t s = 0; s < slices; ++s)
-    if (u[s] < fraction) std::fill(p + s * kk, p + (s + 1) * kk, 0.0f);
-}
-
 int64_t pick(int64_t n, Generator& gen) {
   const double u = uniform({1}, 0.0, 1.0, &gen).item();
   return std::min<int64_t>(n - 1, static_cast<int64_t>(u * static_cast<double>(n)));
@@ -74,7 +65,7 @@ std::vector<SparseKernelRow> bench_sparse_kernels(int batch, double fraction, in
   for (const Shape3& s : shapes) {
     const Tensor x = normal({batch, s.c, s.hw, s.hw}, 0, 1, &gen);
     const Tensor w = normal({s.o, s.c, 3, 3}, 0, 1, &gen);
-    zero_slices(w, fraction, gen);
+    zero_random_slices(w, fraction, gen);
     Conv2dParams p;
     p.stride_h = p.stride_w = s.stride;
     p.pad_h = p.pad_w = 1;
@@ -120,7 +111,7 @@ SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_
     auto* lc = dynamic_cast<LatentConv2d*>(m);
     if (!lc) continue;
     const Tensor l = lc->latent().data();  // (O, I, 3, 3)
-    zero_slices(l, fraction, gen);
+    zero_random_slices(l, fraction, gen);
     if (name == "conv1") continue;
     const bool first = name.size() > 5 && name.substr(name.size() - 5) == "conv1";
     for (int k = 0; k < (first ? 2 : 1); ++k) l.select(0, pick(l.size(0), gen)).zero_();
