@@ -1,6 +1,6 @@
 // Batch-norm kernels over a contiguous (N, C) or (N, C, H, W) input, statistics per channel.
-// Channels run in parallel; sums are accumulated in double so large batches do not lose
-// precision. gamma and beta may be undefined here (treated as 1 and 0).
+// Channels run in parallel; each row of a channel is summed in float SIMD lanes and the rows are
+// added in double, so large batches do not lose precision. gamma and beta may be undefined here (treated as 1 and 0).
 #include <cmath>
 
 #include "core/cpu/cpu_backend.h"
@@ -60,17 +60,18 @@ void CpuBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
     double sum = 0.0;
     for (int64_t n = 0; n < L.n; ++n) {
       const float* in = xp + L.start(n, c);
-      for (int64_t i = 0; i < L.inner; ++i) sum += in[i];
+      sum += lane_sum(L.inner, [in](int64_t i) { return in[i]; });
     }
     const double mean = sum / m;
     // Two passes: the variance from centred values does not cancel catastrophically.
+    const auto fmean = static_cast<float>(mean);
     double sq = 0.0;
     for (int64_t n = 0; n < L.n; ++n) {
       const float* in = xp + L.start(n, c);
-      for (int64_t i = 0; i < L.inner; ++i) {
-        const double d = in[i] - mean;
-        sq += d * d;
-      }
+      sq += lane_sum(L.inner, [in, fmean](int64_t i) {
+        const float d = in[i] - fmean;
+        return d * d;
+      });
     }
     const double var = sq / m;  // biased: what normalises the batch
     const double invstd = 1.0 / std::sqrt(var + eps);
