@@ -112,6 +112,10 @@ Variable global_avg_pool2d(const Variable& x);  // (N, C, H, W) -> (N, C)
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                     const Tensor& running_mean, const Tensor& running_var, bool training,
                     double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(...)) as one op: one pass over the output forward and backward instead of two.
+Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variable& beta,
+                         const Tensor& running_mean, const Tensor& running_var, bool training,
+                         double momentum = 0.1, double eps = 1e-5);
 // Inverted dropout: kept elements are scaled by 1/(1-p). Identity when !training or p == 0.
 Variable dropout(const Variable& x, double p, bool training, Generator* gen = nullptr);
 Variable log_softmax(const Variable& x, int64_t axis = -1);

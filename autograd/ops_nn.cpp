@@ -36,32 +36,41 @@ Variable global_avg_pool2d(const Variable& x) {
 
 namespace {
 
+// With relu, the op is relu(batch_norm(x)) and its output y doubles as the ReLU's mask.
 Variable batch_norm_train(const Variable& x, const Variable& gamma, const Variable& beta,
                           const Tensor& running_mean, const Tensor& running_var, double momentum,
-                          double eps) {
+                          double eps, bool relu) {
+  const char* name = relu ? "batch_norm_relu" : "batch_norm";
   const Tensor gamma_t = gamma.defined() ? gamma.data() : Tensor();
   ops::BatchNormTrainResult r =
       ops::batch_norm_train(x.data(), gamma_t, beta.defined() ? beta.data() : Tensor(),
-                            running_mean, running_var, momentum, eps);
-  SavedTensor sx(x.data(), "batch_norm"), sgamma(gamma_t, "batch_norm");
+                            running_mean, running_var, momentum, eps, relu);
+  SavedTensor sx(x.data(), name), sgamma(gamma_t, name), sy(relu ? r.y : Tensor(), name);
   const Tensor mean = r.save_mean, invstd = r.save_invstd;
   const bool need_gamma = gamma.requires_grad(), need_beta = beta.requires_grad();
-  return make_result(r.y, "batch_norm", {&x, &gamma, &beta},
-                     [sx, sgamma, mean, invstd, need_gamma, need_beta](const Tensor& g) {
-                       ops::BatchNormGrads d = ops::batch_norm_backward(
-                           g, sx.get(), sgamma.get(), mean, invstd, need_gamma || need_beta);
-                       return std::vector<Tensor>{d.grad_x, need_gamma ? d.grad_gamma : Tensor(),
-                                                  need_beta ? d.grad_beta : Tensor()};
-                     });
+  return make_result(
+      r.y, name, {&x, &gamma, &beta},
+      [sx, sgamma, sy, mean, invstd, need_gamma, need_beta](const Tensor& g) {
+        const bool affine = need_gamma || need_beta;
+        const Tensor& y = sy.get();
+        ops::BatchNormGrads d =
+            y.defined()
+                ? ops::batch_norm_relu_backward(g, y, sx.get(), sgamma.get(), mean, invstd, affine)
+                : ops::batch_norm_backward(g, sx.get(), sgamma.get(), mean, invstd, affine);
+        return std::vector<Tensor>{d.grad_x, need_gamma ? d.grad_gamma : Tensor(),
+                                   need_beta ? d.grad_beta : Tensor()};
+      });
 }
 
 // In eval mode the statistics are constants, so batch norm is the per-channel affine map
 // y = x * gamma * invstd + (beta - mean * gamma * invstd).
 Variable batch_norm_eval(const Variable& x, const Variable& gamma, const Variable& beta,
-                         const Tensor& running_mean, const Tensor& running_var, double eps) {
+                         const Tensor& running_mean, const Tensor& running_var, double eps,
+                         bool relu) {
+  const char* name = relu ? "batch_norm_relu_eval" : "batch_norm_eval";
   const Tensor gamma_t = gamma.defined() ? gamma.data() : Tensor();
   Tensor y = ops::batch_norm_eval(x.data(), gamma_t, beta.defined() ? beta.data() : Tensor(),
-                                  running_mean, running_var, eps);
+                                  running_mean, running_var, eps, relu);
   const int64_t c = x.size(1);
   const Shape bshape = x.dim() == 2 ? Shape{1, c} : Shape{1, c, 1, 1};  // broadcast per channel
   // Copies of the statistics: later training steps update the running tensors in place.
@@ -70,20 +79,34 @@ Variable batch_norm_eval(const Variable& x, const Variable& gamma, const Variabl
       ops::unary(UnaryOp::Reciprocal, ops::unary(UnaryOp::Sqrt, ops::add(running_var, eps)))
           .view(bshape);
   const bool need_gamma = gamma.requires_grad(), need_beta = beta.requires_grad();
-  SavedTensor sx(need_gamma ? x.data() : Tensor(), "batch_norm"), sgamma(gamma_t, "batch_norm");
-  return make_result(y, "batch_norm_eval", {&x, &gamma, &beta},
-                     [sx, sgamma, mean, invstd, bshape, c, need_gamma, need_beta](const Tensor& g) {
-                       const Tensor& gm = sgamma.get();
-                       const Tensor scale =
-                           gm.defined() ? ops::mul(gm.view(bshape), invstd) : invstd;
-                       Tensor gg, gb;
-                       if (need_gamma) {
-                         const Tensor xhat = ops::mul(ops::sub(sx.get(), mean), invstd);
-                         gg = ops::sum_to(ops::mul(g, xhat), bshape).reshape({c});
-                       }
-                       if (need_beta) gb = ops::sum_to(g, bshape).reshape({c});
-                       return std::vector<Tensor>{ops::mul(g, scale), gg, gb};
-                     });
+  SavedTensor sx(need_gamma ? x.data() : Tensor(), name), sgamma(gamma_t, name),
+      sy(relu ? y : Tensor(), name);
+  return make_result(
+      y, name, {&x, &gamma, &beta},
+      [sx, sgamma, sy, mean, invstd, bshape, c, need_gamma, need_beta](const Tensor& grad) {
+        // relu'(x) = [y > 0]: y is both the ReLU's input and output here.
+        const Tensor& y = sy.get();
+        const Tensor g = y.defined() ? ops::unary_backward(UnaryOp::Relu, y, y, grad) : grad;
+        const Tensor& gm = sgamma.get();
+        const Tensor scale = gm.defined() ? ops::mul(gm.view(bshape), invstd) : invstd;
+        Tensor gg, gb;
+        if (need_gamma) {
+          const Tensor xhat = ops::mul(ops::sub(sx.get(), mean), invstd);
+          gg = ops::sum_to(ops::mul(g, xhat), bshape).reshape({c});
+        }
+        if (need_beta) gb = ops::sum_to(g, bshape).reshape({c});
+        return std::vector<Tensor>{ops::mul(g, scale), gg, gb};
+      });
+}
+
+Variable batch_norm_op(const Variable& x, const Variable& gamma, const Variable& beta,
+                       const Tensor& running_mean, const Tensor& running_var, bool training,
+                       double momentum, double eps, bool relu) {
+  LNX_CHECK(x.defined(), relu ? "batch_norm_relu" : "batch_norm",
+            ": input is an undefined variable");
+  if (training)
+    return batch_norm_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu);
+  return batch_norm_eval(x, gamma, beta, running_mean, running_var, eps, relu);
 }
 
 }  // namespace
@@ -91,9 +114,13 @@ Variable batch_norm_eval(const Variable& x, const Variable& gamma, const Variabl
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta,
                     const Tensor& running_mean, const Tensor& running_var, bool training,
                     double momentum, double eps) {
-  LNX_CHECK(x.defined(), "batch_norm: input is an undefined variable");
-  if (training) return batch_norm_train(x, gamma, beta, running_mean, running_var, momentum, eps);
-  return batch_norm_eval(x, gamma, beta, running_mean, running_var, eps);
+  return batch_norm_op(x, gamma, beta, running_mean, running_var, training, momentum, eps, false);
+}
+
+Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variable& beta,
+                         const Tensor& running_mean, const Tensor& running_var, bool training,
+                         double momentum, double eps) {
+  return batch_norm_op(x, gamma, beta, running_mean, running_var, training, momentum, eps, true);
 }
 
 Variable dropout(const Variable& x, double p, bool training, Generator* gen) {

@@ -140,6 +140,30 @@ void Backend::batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, c
                                   const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   unsupported("batch_norm_backward");
 }
+void Backend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
+                                            const Tensor& beta, double eps, double momentum,
+                                            const Tensor& running_mean, const Tensor& running_var,
+                                            const Tensor& y, const Tensor& save_mean,
+                                            const Tensor& save_invstd) {
+  batch_norm_forward_train(x, gamma, beta, eps, momentum, running_mean, running_var, y, save_mean,
+                           save_invstd);
+  unary(UnaryOp::Relu, y, y);
+}
+void Backend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                           const Tensor& running_mean, const Tensor& running_var,
+                                           double eps, const Tensor& y) {
+  batch_norm_forward_eval(x, gamma, beta, running_mean, running_var, eps, y);
+  unary(UnaryOp::Relu, y, y);
+}
+void Backend::batch_norm_relu_backward(const Tensor& grad_y, const Tensor& y, const Tensor& x,
+                                       const Tensor& gamma, const Tensor& save_mean,
+                                       const Tensor& save_invstd, const Tensor& grad_x,
+                                       const Tensor& grad_gamma, const Tensor& grad_beta) {
+  // relu'(x) = [y > 0] for y = relu(x), so y serves as both the input and output of the ReLU.
+  const Tensor masked = Tensor::empty(grad_y.shape(), DType::Float32, grad_y.device());
+  unary_backward(UnaryOp::Relu, y, y, grad_y, masked);
+  batch_norm_backward(masked, x, gamma, save_mean, save_invstd, grad_x, grad_gamma, grad_beta);
+}
 void Backend::log_softmax_forward(const Tensor&, const Tensor&) {
   unsupported("log_softmax_forward");
 }

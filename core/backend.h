@@ -133,6 +133,21 @@ class Backend {
                                    const Tensor& save_mean, const Tensor& save_invstd,
                                    const Tensor& grad_x, const Tensor& grad_gamma,
                                    const Tensor& grad_beta);
+  // relu(batch_norm(x)) with the ReLU applied as y is written, and the training-mode backward of
+  // that composition given its output y (grad_y counts only where y > 0). The defaults run the
+  // two kernels one after the other; a backend overrides them to save a pass over y.
+  virtual void batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
+                                             const Tensor& beta, double eps, double momentum,
+                                             const Tensor& running_mean, const Tensor& running_var,
+                                             const Tensor& y, const Tensor& save_mean,
+                                             const Tensor& save_invstd);
+  virtual void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma,
+                                            const Tensor& beta, const Tensor& running_mean,
+                                            const Tensor& running_var, double eps, const Tensor& y);
+  virtual void batch_norm_relu_backward(const Tensor& grad_y, const Tensor& y, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& save_mean,
+                                        const Tensor& save_invstd, const Tensor& grad_x,
+                                        const Tensor& grad_gamma, const Tensor& grad_beta);
 
   // ---- softmax and loss over the last axis of a contiguous (N, C) tensor ----
   virtual void log_softmax_forward(const Tensor& x, const Tensor& y);

@@ -105,7 +105,7 @@ void check_batch_norm_args(const Tensor& x, const Tensor& gamma, const Tensor& b
 
 BatchNormTrainResult batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                       const Tensor& running_mean, const Tensor& running_var,
-                                      double momentum, double eps) {
+                                      double momentum, double eps, bool relu) {
   check_batch_norm_args(x, gamma, beta, running_mean, running_var, "batch_norm");
   LNX_CHECK(eps > 0, "batch_norm: eps = ", eps, ", expected a positive value");
   LNX_CHECK(momentum >= 0 && momentum <= 1, "batch_norm: momentum = ", momentum,
@@ -119,9 +119,15 @@ BatchNormTrainResult batch_norm_train(const Tensor& x, const Tensor& gamma, cons
   BatchNormTrainResult r{Tensor::empty(x.shape(), DType::Float32, x.device()),
                          Tensor::empty({c}, DType::Float32, x.device()),
                          Tensor::empty({c}, DType::Float32, x.device())};
-  backend_of(x).batch_norm_forward_train(
-      x.contiguous(), or_full(gamma, c, 1.0, x.device()), or_full(beta, c, 0.0, x.device()), eps,
-      momentum, running_mean, running_var, r.y, r.save_mean, r.save_invstd);
+  Backend& b = backend_of(x);
+  const Tensor xc = x.contiguous(), g = or_full(gamma, c, 1.0, x.device()),
+               bt = or_full(beta, c, 0.0, x.device());
+  if (relu)
+    b.batch_norm_relu_forward_train(xc, g, bt, eps, momentum, running_mean, running_var, r.y,
+                                    r.save_mean, r.save_invstd);
+  else
+    b.batch_norm_forward_train(xc, g, bt, eps, momentum, running_mean, running_var, r.y,
+                               r.save_mean, r.save_invstd);
   if (running_mean.defined()) {
     running_mean.bump_version();
     running_var.bump_version();
@@ -130,7 +136,8 @@ BatchNormTrainResult batch_norm_train(const Tensor& x, const Tensor& gamma, cons
 }
 
 Tensor batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                       const Tensor& running_mean, const Tensor& running_var, double eps) {
+                       const Tensor& running_mean, const Tensor& running_var, double eps,
+                       bool relu) {
   check_batch_norm_args(x, gamma, beta, running_mean, running_var, "batch_norm");
   LNX_CHECK(running_mean.defined(),
             "batch_norm: evaluation mode needs running_mean and "
@@ -138,18 +145,27 @@ Tensor batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   LNX_CHECK(eps > 0, "batch_norm: eps = ", eps, ", expected a positive value");
   const int64_t c = x.size(1);
   Tensor y = Tensor::empty(x.shape(), DType::Float32, x.device());
-  backend_of(x).batch_norm_forward_eval(
-      x.contiguous(), or_full(gamma, c, 1.0, x.device()), or_full(beta, c, 0.0, x.device()),
-      running_mean.contiguous(), running_var.contiguous(), eps, y);
+  Backend& b = backend_of(x);
+  const Tensor xc = x.contiguous(), g = or_full(gamma, c, 1.0, x.device()),
+               bt = or_full(beta, c, 0.0, x.device());
+  if (relu)
+    b.batch_norm_relu_forward_eval(xc, g, bt, running_mean.contiguous(), running_var.contiguous(),
+                                   eps, y);
+  else
+    b.batch_norm_forward_eval(xc, g, bt, running_mean.contiguous(), running_var.contiguous(), eps,
+                              y);
   return y;
 }
 
-BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                   const Tensor& save_mean, const Tensor& save_invstd,
-                                   bool need_affine_grads) {
-  check_float(grad_y, "batch_norm_backward", "grad_y");
-  LNX_CHECK(grad_y.shape() == x.shape(), "batch_norm_backward: gradient of shape ",
-            to_string(grad_y.shape()), " does not match the input's ", to_string(x.shape()));
+namespace {
+
+// y undefined: plain batch norm; defined: relu(batch_norm(x)) with output y.
+BatchNormGrads batch_norm_grads(const Tensor& grad_y, const Tensor& y, const Tensor& x,
+                                const Tensor& gamma, const Tensor& save_mean,
+                                const Tensor& save_invstd, bool need_affine_grads, const char* op) {
+  check_float(grad_y, op, "grad_y");
+  LNX_CHECK(grad_y.shape() == x.shape(), op, ": gradient of shape ", to_string(grad_y.shape()),
+            " does not match the input's ", to_string(x.shape()));
   const int64_t c = x.size(1);
   BatchNormGrads r;
   r.grad_x = Tensor::empty(x.shape(), DType::Float32, x.device());
@@ -157,10 +173,33 @@ BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const 
     r.grad_gamma = Tensor::empty({c}, DType::Float32, x.device());
     r.grad_beta = Tensor::empty({c}, DType::Float32, x.device());
   }
-  backend_of(x).batch_norm_backward(grad_y.contiguous(), x.contiguous(),
-                                    or_full(gamma, c, 1.0, x.device()), save_mean, save_invstd,
-                                    r.grad_x, r.grad_gamma, r.grad_beta);
+  const Tensor g = or_full(gamma, c, 1.0, x.device());
+  if (y.defined())
+    backend_of(x).batch_norm_relu_backward(grad_y.contiguous(), y.contiguous(), x.contiguous(), g,
+                                           save_mean, save_invstd, r.grad_x, r.grad_gamma,
+                                           r.grad_beta);
+  else
+    backend_of(x).batch_norm_backward(grad_y.contiguous(), x.contiguous(), g, save_mean,
+                                      save_invstd, r.grad_x, r.grad_gamma, r.grad_beta);
   return r;
+}
+
+}  // namespace
+
+BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& save_mean, const Tensor& save_invstd,
+                                   bool need_affine_grads) {
+  return batch_norm_grads(grad_y, Tensor(), x, gamma, save_mean, save_invstd, need_affine_grads,
+                          "batch_norm_backward");
+}
+
+BatchNormGrads batch_norm_relu_backward(const Tensor& grad_y, const Tensor& y, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& save_mean,
+                                        const Tensor& save_invstd, bool need_affine_grads) {
+  LNX_CHECK(y.shape() == x.shape(), "batch_norm_relu_backward: output of shape ",
+            to_string(y.shape()), " does not match the input's ", to_string(x.shape()));
+  return batch_norm_grads(grad_y, y, x, gamma, save_mean, save_invstd, need_affine_grads,
+                          "batch_norm_relu_backward");
 }
 
 Tensor log_softmax(const Tensor& x, const char* op) {

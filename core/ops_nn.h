@@ -25,7 +25,7 @@ Tensor avg_pool2d_backward(const Tensor& grad_y, const Pool2dParams& p, const Sh
 // ---- batch norm over (N, C) or (N, C, H, W), statistics per channel ----
 // gamma and beta (C,) may be undefined (affine off). running_mean/var (C,) may be undefined
 // in training (then nothing is tracked) and are updated in place (PyTorch's momentum rule,
-// unbiased variance); eval needs them.
+// unbiased variance); eval needs them. With relu, y = relu(batch_norm(x)) in one pass.
 struct BatchNormTrainResult {
   Tensor y;            // x's shape
   Tensor save_mean;    // (C)
@@ -33,9 +33,10 @@ struct BatchNormTrainResult {
 };
 BatchNormTrainResult batch_norm_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                       const Tensor& running_mean, const Tensor& running_var,
-                                      double momentum, double eps);
+                                      double momentum, double eps, bool relu = false);
 Tensor batch_norm_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                       const Tensor& running_mean, const Tensor& running_var, double eps);
+                       const Tensor& running_mean, const Tensor& running_var, double eps,
+                       bool relu = false);
 struct BatchNormGrads {
   Tensor grad_x, grad_gamma, grad_beta;  // grad_gamma/beta undefined unless asked for
 };
@@ -43,6 +44,10 @@ struct BatchNormGrads {
 BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                    const Tensor& save_mean, const Tensor& save_invstd,
                                    bool need_affine_grads);
+// Training-mode backward of relu(batch_norm(x)), y being its output.
+BatchNormGrads batch_norm_relu_backward(const Tensor& grad_y, const Tensor& y, const Tensor& x,
+                                        const Tensor& gamma, const Tensor& save_mean,
+                                        const Tensor& save_invstd, bool need_affine_grads);
 // Checks gamma/beta/running statistics against x's channel count; `op` names the caller.
 void check_batch_norm_args(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                            const Tensor& running_mean, const Tensor& running_var, const char* op);

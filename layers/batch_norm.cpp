@@ -18,6 +18,14 @@ BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, double momentum, bool
 }
 
 Variable BatchNorm2d::forward(const Variable& x) {
+  return run(x, false);
+}
+
+Variable BatchNorm2d::forward_relu(const Variable& x) {
+  return run(x, true);
+}
+
+Variable BatchNorm2d::run(const Variable& x, bool relu) {
   LNX_CHECK(x.dim() == 4 && x.size(1) == num_features_, "BatchNorm2d: input has shape ",
             to_string(x.shape()), ", expected (N, ", num_features_, ", H, W)");
   if (is_training()) {
@@ -32,6 +40,9 @@ Variable BatchNorm2d::forward(const Variable& x) {
     tracked_storage_ = count.storage().get();
     tracked_version_ = count.version();
   }
+  if (relu)
+    return batch_norm_relu(x, weight_, bias_, running_mean(), running_var(), is_training(),
+                           momentum_, eps_);
   return batch_norm(x, weight_, bias_, running_mean(), running_var(), is_training(), momentum_,
                     eps_);
 }
@@ -43,6 +54,11 @@ int64_t BatchNorm2d::num_batches_tracked() const {
 std::string BatchNorm2d::extra_repr() const {
   return str(num_features_, ", eps=", eps_, ", momentum=", momentum_,
              ", affine=", weight_.defined() ? "True" : "False");
+}
+
+Variable bn_relu(Module& bn, const Variable& x) {
+  if (auto* b = dynamic_cast<BatchNorm2d*>(&bn)) return b->forward_relu(x);
+  return relu(bn.forward(x));
 }
 
 }  // namespace lnx

@@ -18,6 +18,8 @@ class BatchNorm2d : public Module {
 
   // (N, C, H, W) -> (N, C, H, W)
   Variable forward(const Variable& x) override;
+  // relu(forward(x)) in one pass over the output (and one over the gradient).
+  Variable forward_relu(const Variable& x);
   std::string extra_repr() const override;
 
   int64_t num_features() const { return num_features_; }
@@ -31,6 +33,8 @@ class BatchNorm2d : public Module {
   int64_t num_batches_tracked() const;
 
  private:
+  Variable run(const Variable& x, bool relu);
+
   int64_t num_features_;
   double eps_;
   double momentum_;
@@ -41,5 +45,9 @@ class BatchNorm2d : public Module {
   const Storage* tracked_storage_ = nullptr;
   uint64_t tracked_version_ = 0;
 };
+
+// relu(bn.forward(x)): fused when `bn` is a BatchNorm2d, composed for any other module (so a
+// network built through a LayerFactory may hand in whatever normalisation it likes).
+Variable bn_relu(Module& bn, const Variable& x);
 
 }  // namespace lnx

@@ -19,7 +19,7 @@ class BasicBlockCifar final : public Module {
   }
 
   Variable forward(const Variable& x) override {  // x: (N, in, H, W)
-    Variable out = relu(bn1_->forward(conv1_->forward(x)));
+    Variable out = bn_relu(*bn1_, conv1_->forward(x));
     out = bn2_->forward(conv2_->forward(out));  // (N, planes, H/s, W/s)
     Variable shortcut = x;
     if (stride_ != 1) shortcut = subsample2d(shortcut, stride_);
@@ -58,7 +58,7 @@ class ResNetCifar final : public Module {
   }
 
   Variable forward(const Variable& x) override {  // x: (N, 3, H, W)
-    Variable out = relu(bn1_->forward(conv1_->forward(x)));
+    Variable out = bn_relu(*bn1_, conv1_->forward(x));
     for (const ModulePtr& s : stages_) out = s->forward(out);
     return fc_->forward(global_avg_pool2d(out));  // (N, classes)
   }

@@ -28,7 +28,7 @@ class BasicBlock final : public Module {
     if (auto d = projection(in, planes, stride, layers)) down_ = register_module("downsample", d);
   }
   Variable forward(const Variable& x) override {
-    Variable out = relu(bn1_->forward(conv1_->forward(x)));
+    Variable out = bn_relu(*bn1_, conv1_->forward(x));
     out = bn2_->forward(conv2_->forward(out));
     return relu(add(out, down_ ? down_->forward(x) : x));
   }
@@ -52,8 +52,8 @@ class Bottleneck final : public Module {
     if (auto d = projection(in, out, stride, layers)) down_ = register_module("downsample", d);
   }
   Variable forward(const Variable& x) override {
-    Variable out = relu(bn1_->forward(conv1_->forward(x)));
-    out = relu(bn2_->forward(conv2_->forward(out)));
+    Variable out = bn_relu(*bn1_, conv1_->forward(x));
+    out = bn_relu(*bn2_, conv2_->forward(out));
     out = bn3_->forward(conv3_->forward(out));
     return relu(add(out, down_ ? down_->forward(x) : x));
   }
@@ -86,7 +86,7 @@ class ResNetImageNet final : public Module {
   }
 
   Variable forward(const Variable& x) override {  // x: (N, 3, H, W)
-    Variable out = pool_->forward(relu(bn1_->forward(conv1_->forward(x))));
+    Variable out = pool_->forward(bn_relu(*bn1_, conv1_->forward(x)));
     for (const ModulePtr& s : stages_) out = s->forward(out);
     return fc_->forward(global_avg_pool2d(out));
   }

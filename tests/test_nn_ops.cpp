@@ -208,6 +208,57 @@ TEST_CASE("batch_norm eval-mode gradients", "[nn][batch_norm]") {
   }
 }
 
+TEST_CASE("batch_norm_relu gradients in training and eval mode", "[nn][batch_norm]") {
+  Generator gen(19);
+  const Shape shape{3, 2, 3, 2};
+  const Tensor x = normal(shape, 1.0, 2.0, &gen);
+  const Tensor gamma = normal({2}, 1.0, 0.5, &gen), beta = normal({2}, 0, 1, &gen);
+  const Tensor rm = normal({2}, 0, 1, &gen), rv = uniform({2}, 0.5, 2.0, &gen);
+  for (const bool training : {true, false}) {
+    INFO("training " << training);
+    require_gradcheck(
+        [rm, rv, training](const std::vector<Variable>& v) {
+          return batch_norm_relu(v[0], v[1], v[2], rm.clone(), rv.clone(), training);
+        },
+        {x, gamma, beta});
+  }
+}
+
+TEST_CASE("batch_norm_relu equals relu of batch_norm, values and gradients", "[nn][batch_norm]") {
+  Generator gen(20);
+  // 9 x 11 planes: rows that are not a multiple of the kernels' 16 SIMD lanes.
+  const Shape shape{8, 5, 9, 11};
+  const Tensor x = normal(shape, 0.5, 2.0, &gen), gy = normal(shape, 0, 1, &gen);
+  const Tensor gamma = normal({5}, 1.0, 0.5, &gen), beta = normal({5}, 0, 1, &gen);
+  for (const bool training : {true, false}) {
+    INFO("training " << training);
+    const Tensor rm0 = normal({5}, 0, 1, &gen), rv0 = uniform({5}, 0.5, 2.0, &gen);
+    struct Run {
+      Tensor y, gx, gg, gb, rm, rv;
+    };
+    auto run = [&](bool fused) {
+      Run r{Tensor(), Tensor(), Tensor(), Tensor(), rm0.clone(), rv0.clone()};
+      Variable xv(x.clone(), true), g(gamma.clone(), true), b(beta.clone(), true);
+      Variable y = fused ? batch_norm_relu(xv, g, b, r.rm, r.rv, training)
+                         : relu(batch_norm(xv, g, b, r.rm, r.rv, training));
+      y.backward(gy);
+      r.y = y.data();
+      r.gx = xv.grad();
+      r.gg = g.grad();
+      r.gb = b.grad();
+      return r;
+    };
+    const Run fused = run(true), composed = run(false);
+    CHECK(max_abs_diff(fused.y, composed.y) == 0.0);
+    CHECK(max_abs_diff(fused.gx, composed.gx) < 1e-6);
+    CHECK(max_abs_diff(fused.gg, composed.gg) < 1e-5);
+    CHECK(max_abs_diff(fused.gb, composed.gb) < 1e-5);
+    CHECK(max_abs_diff(fused.rm, composed.rm) == 0.0);
+    CHECK(max_abs_diff(fused.rv, composed.rv) == 0.0);
+    CHECK(ops::reduce(ReduceOp::Min, fused.y, {0, 1, 2, 3}, false).item() >= 0.0);
+  }
+}
+
 TEST_CASE("dropout zeroes and rescales reproducibly", "[nn][dropout]") {
   Generator gen(10);
   const Tensor x = normal({4, 5}, 0, 1, &gen);

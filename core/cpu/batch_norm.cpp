@@ -1,6 +1,8 @@
 // Batch-norm kernels over a contiguous (N, C) or (N, C, H, W) input, statistics per channel.
 // Channels run in parallel; each row of a channel is summed in float SIMD lanes and the rows are
-// added in double, so large batches do not lose precision. gamma and beta may be undefined here (treated as 1 and 0).
+// added in double, so large batches do not lose precision. gamma and beta may be undefined here
+// (treated as 1 and 0).
+#include <algorithm>
 #include <cmath>
 
 #include "core/cpu/cpu_backend.h"
@@ -43,12 +45,19 @@ double lane_sum(int64_t n, F term) {
   return s;
 }
 
-}  // namespace
+// y = x * scale + shift, then max(y, 0) when Relu: the fused ReLU saves a pass over y.
+template <bool Relu>
+void affine_row(const float* in, float* out, int64_t n, float scale, float shift) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = in[i] * scale + shift;
+    out[i] = Relu ? std::max(v, 0.0f) : v;
+  }
+}
 
-void CpuBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                          double eps, double momentum, const Tensor& running_mean,
-                                          const Tensor& running_var, const Tensor& y,
-                                          const Tensor& save_mean, const Tensor& save_invstd) {
+template <bool Relu>
+void forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                   double momentum, const Tensor& running_mean, const Tensor& running_var,
+                   const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) {
   const Layout L = layout_of(x);
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
@@ -88,17 +97,15 @@ void CpuBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
     const double scale = invstd * value_or(gamma, c, 1.0f);
     const float fscale = static_cast<float>(scale);
     const float fshift = static_cast<float>(value_or(beta, c, 0.0f) - mean * scale);
-    for (int64_t n = 0; n < L.n; ++n) {
-      const float* in = xp + L.start(n, c);
-      float* out = yp + L.start(n, c);
-      for (int64_t i = 0; i < L.inner; ++i) out[i] = in[i] * fscale + fshift;
-    }
+    for (int64_t n = 0; n < L.n; ++n)
+      affine_row<Relu>(xp + L.start(n, c), yp + L.start(n, c), L.inner, fscale, fshift);
   }
 }
 
-void CpuBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                         const Tensor& running_mean, const Tensor& running_var,
-                                         double eps, const Tensor& y) {
+template <bool Relu>
+void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& running_mean, const Tensor& running_var, double eps,
+                  const Tensor& y) {
   const Layout L = layout_of(x);
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
@@ -109,21 +116,21 @@ void CpuBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, c
     const double scale = value_or(gamma, c, 1.0f) / std::sqrt(static_cast<double>(rv[c]) + eps);
     const float fscale = static_cast<float>(scale);
     const float fshift = static_cast<float>(value_or(beta, c, 0.0f) - rm[c] * scale);
-    for (int64_t n = 0; n < L.n; ++n) {
-      const float* in = xp + L.start(n, c);
-      float* out = yp + L.start(n, c);
-      for (int64_t i = 0; i < L.inner; ++i) out[i] = in[i] * fscale + fshift;
-    }
+    for (int64_t n = 0; n < L.n; ++n)
+      affine_row<Relu>(xp + L.start(n, c), yp + L.start(n, c), L.inner, fscale, fshift);
   }
 }
 
-void CpuBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                     const Tensor& save_mean, const Tensor& save_invstd,
-                                     const Tensor& grad_x, const Tensor& grad_gamma,
-                                     const Tensor& grad_beta) {
+// With Relu, the backward of relu(batch_norm(x)): y is the ReLU's output and dy counts only
+// where y > 0, applied on the fly instead of in a separate masking pass.
+template <bool Relu>
+void backward(const Tensor& grad_y, const Tensor& y, const Tensor& x, const Tensor& gamma,
+              const Tensor& save_mean, const Tensor& save_invstd, const Tensor& grad_x,
+              const Tensor& grad_gamma, const Tensor& grad_beta) {
   const Layout L = layout_of(x);
   const float* xp = x.data<float>();
   const float* gyp = grad_y.data<float>();
+  const float* yp = Relu ? y.data<float>() : nullptr;
   float* gxp = grad_x.defined() ? grad_x.data<float>() : nullptr;
   const float* mean_p = save_mean.data<float>();      // (C)
   const float* invstd_p = save_invstd.data<float>();  // (C)
@@ -137,8 +144,10 @@ void CpuBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x, cons
     for (int64_t n = 0; n < L.n; ++n) {
       const float* in = xp + L.start(n, c);
       const float* g = gyp + L.start(n, c);
-      sum_g += lane_sum(L.inner, [g](int64_t i) { return g[i]; });
-      sum_gx += lane_sum(L.inner, [g, in, fmean](int64_t i) { return g[i] * (in[i] - fmean); });
+      const float* yr = Relu ? yp + L.start(n, c) : nullptr;
+      const auto dy = [g, yr](int64_t i) { return Relu ? (yr[i] > 0.0f ? g[i] : 0.0f) : g[i]; };
+      sum_g += lane_sum(L.inner, dy);
+      sum_gx += lane_sum(L.inner, [&dy, in, fmean](int64_t i) { return dy(i) * (in[i] - fmean); });
     }
     sum_gx *= invstd;
     if (grad_gamma.defined()) grad_gamma.data<float>()[c] = static_cast<float>(sum_gx);
@@ -154,10 +163,61 @@ void CpuBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x, cons
     for (int64_t n = 0; n < L.n; ++n) {
       const float* in = xp + L.start(n, c);
       const float* g = gyp + L.start(n, c);
+      const float* yr = Relu ? yp + L.start(n, c) : nullptr;
       float* out = gxp + L.start(n, c);
-      for (int64_t i = 0; i < L.inner; ++i) out[i] = a * g[i] + b * (in[i] - fmean) + cst;
+      for (int64_t i = 0; i < L.inner; ++i) {
+        const float dy = Relu ? (yr[i] > 0.0f ? g[i] : 0.0f) : g[i];
+        out[i] = a * dy + b * (in[i] - fmean) + cst;
+      }
     }
   }
+}
+
+}  // namespace
+
+void CpuBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                          double eps, double momentum, const Tensor& running_mean,
+                                          const Tensor& running_var, const Tensor& y,
+                                          const Tensor& save_mean, const Tensor& save_invstd) {
+  forward_train<false>(x, gamma, beta, eps, momentum, running_mean, running_var, y, save_mean,
+                       save_invstd);
+}
+
+void CpuBackend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
+                                               const Tensor& beta, double eps, double momentum,
+                                               const Tensor& running_mean,
+                                               const Tensor& running_var, const Tensor& y,
+                                               const Tensor& save_mean, const Tensor& save_invstd) {
+  forward_train<true>(x, gamma, beta, eps, momentum, running_mean, running_var, y, save_mean,
+                      save_invstd);
+}
+
+void CpuBackend::batch_norm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                         const Tensor& running_mean, const Tensor& running_var,
+                                         double eps, const Tensor& y) {
+  forward_eval<false>(x, gamma, beta, running_mean, running_var, eps, y);
+}
+
+void CpuBackend::batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma,
+                                              const Tensor& beta, const Tensor& running_mean,
+                                              const Tensor& running_var, double eps,
+                                              const Tensor& y) {
+  forward_eval<true>(x, gamma, beta, running_mean, running_var, eps, y);
+}
+
+void CpuBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& save_mean, const Tensor& save_invstd,
+                                     const Tensor& grad_x, const Tensor& grad_gamma,
+                                     const Tensor& grad_beta) {
+  backward<false>(grad_y, Tensor(), x, gamma, save_mean, save_invstd, grad_x, grad_gamma,
+                  grad_beta);
+}
+
+void CpuBackend::batch_norm_relu_backward(const Tensor& grad_y, const Tensor& y, const Tensor& x,
+                                          const Tensor& gamma, const Tensor& save_mean,
+                                          const Tensor& save_invstd, const Tensor& grad_x,
+                                          const Tensor& grad_gamma, const Tensor& grad_beta) {
+  backward<true>(grad_y, y, x, gamma, save_mean, save_invstd, grad_x, grad_gamma, grad_beta);
 }
 
 }  // namespace lnx

@@ -69,6 +69,17 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                            const Tensor& save_mean, const Tensor& save_invstd, const Tensor& grad_x,
                            const Tensor& grad_gamma, const Tensor& grad_beta) override;
+  void batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                     double eps, double momentum, const Tensor& running_mean,
+                                     const Tensor& running_var, const Tensor& y,
+                                     const Tensor& save_mean, const Tensor& save_invstd) override;
+  void batch_norm_relu_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    const Tensor& running_mean, const Tensor& running_var,
+                                    double eps, const Tensor& y) override;
+  void batch_norm_relu_backward(const Tensor& grad_y, const Tensor& y, const Tensor& x,
+                                const Tensor& gamma, const Tensor& save_mean,
+                                const Tensor& save_invstd, const Tensor& grad_x,
+                                const Tensor& grad_gamma, const Tensor& grad_beta) override;
 
   // softmax.cpp
   void log_softmax_forward(const Tensor& x, const Tensor& y) override;
