@@ -2,7 +2,6 @@
 // (tests/fixtures/make_nn_fixtures.py) and error messages.
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <numeric>
 #include <sstream>
@@ -14,29 +13,12 @@
 #include "core/ops.h"
 #include "core/ops_nn.h"
 #include "core/random.h"
+#include "fixture_file.h"
 
 using namespace lnx;
+using lnx::test::load_fixture;
 
 namespace {
-
-// Reads a fixture file: per tensor a header line "name ndim d0 ..." and a line of values.
-std::map<std::string, Tensor> load_fixture(const std::string& file) {
-  const std::string path = std::string(LNX_FIXTURE_DIR) + "/" + file;
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  std::map<std::string, Tensor> out;
-  std::string name;
-  int64_t ndim = 0;
-  while (in >> name >> ndim) {
-    Shape shape(static_cast<size_t>(ndim));
-    for (int64_t& d : shape) in >> d;
-    std::vector<float> values(static_cast<size_t>(numel(shape)));
-    for (float& v : values) in >> v;
-    REQUIRE(in.good());
-    out[name] = from_vector(values, shape);
-  }
-  return out;
-}
 
 Tensor to_int64(const Tensor& t) {
   std::vector<int64_t> v;
