@@ -180,6 +180,9 @@ void Backend::factorized_rate(const Tensor&, const Tensor&, const Tensor&, const
                               const Tensor&, double*) {
   unsupported("factorized_rate");
 }
+void Backend::normalize_images(const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  unsupported("normalize_images");
+}
 void Backend::uniform(const Tensor&, double, double, uint64_t, uint64_t) {
   unsupported("uniform");
 }

@@ -167,6 +167,13 @@ class Backend {
                                const Tensor& grad_values, const Tensor& grad_params,
                                double* total_bits);
 
+  // ---- input pipeline ----
+  // out = (x / 255 - mean[c]) / std[c] in float, as the CPU loader's Normalize computes it, for
+  // uint8 images x (N, C, H, W) into float32 out of the same shape; mean and std (C) float32.
+  // Lets a GPU receive batches as bytes (a quarter of the transfer) and normalise them itself.
+  virtual void normalize_images(const Tensor& x, const Tensor& mean, const Tensor& std,
+                                const Tensor& out);
+
   // ---- random numbers: element i uses counter offset + i (core/random.h) ----
   virtual void uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset);
   virtual void normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset);

@@ -264,4 +264,23 @@ Tensor nll_loss_backward(const Tensor& grad_out, const Tensor& labels, const Sha
   return grad;
 }
 
+Tensor normalize_images(const Tensor& x, const std::vector<float>& mean,
+                        const std::vector<float>& std) {
+  LNX_CHECK(x.defined() && x.dtype() == DType::UInt8 && x.dim() == 4,
+            "normalize_images: expects uint8 images (N, C, H, W), got ",
+            x.defined() ? str(dtype_name(x.dtype()), " ", to_string(x.shape()))
+                        : std::string("an undefined tensor"));
+  const int64_t c = x.size(1);
+  LNX_CHECK(static_cast<int64_t>(mean.size()) == c && static_cast<int64_t>(std.size()) == c,
+            "normalize_images: images have ", c, " channels, mean has ", mean.size(),
+            " values and std ", std.size());
+  for (float s : std)
+    LNX_CHECK(s > 0.0f, "normalize_images: std holds ", s, ", expected positive values");
+  Tensor out = Tensor::empty(x.shape(), DType::Float32, x.device());
+  if (x.numel() == 0) return out;
+  const Tensor m = from_vector(mean, {c}).to(x.device()), s = from_vector(std, {c}).to(x.device());
+  backend_of(x).normalize_images(x.contiguous(), m, s, out);
+  return out;
+}
+
 }  // namespace lnx::ops

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/backend.h"
 #include "core/ops.h"
@@ -62,5 +63,11 @@ void check_labels(const Tensor& logits, const Tensor& labels, const char* op);
 // Scalar -mean_n logp[n, labels[n]].
 Tensor nll_loss(const Tensor& logp, const Tensor& labels, const char* op = "nll_loss");
 Tensor nll_loss_backward(const Tensor& grad_out, const Tensor& labels, const Shape& logp_shape);
+
+// ---- input pipeline ----
+// (x / 255 - mean[c]) / std[c] for uint8 images x (N, C, H, W), computed on x's device: the
+// float32 batch data::Normalize would have produced, bit for bit.
+Tensor normalize_images(const Tensor& x, const std::vector<float>& mean,
+                        const std::vector<float>& std);
 
 }  // namespace lnx::ops

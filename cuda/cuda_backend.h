@@ -61,7 +61,8 @@ class CudaBackend final : public Backend {
   void conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Conv2dParams& p,
                               const Tensor& grad_w) override;
 
-  // nn_backend.cpp (kernels in pool.cu, batch_norm.cu, softmax.cu, factorized_rate.cu)
+  // nn_backend.cpp (kernels in pool.cu, batch_norm.cu, softmax.cu, factorized_rate.cu,
+  // images.cu)
   void max_pool2d_forward(const Tensor& x, const Pool2dParams& p, const Tensor& y,
                           const Tensor& indices) override;
   void max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
@@ -87,6 +88,8 @@ class CudaBackend final : public Backend {
   void factorized_rate(const Tensor& values, const Tensor& params, const Tensor& bits_out,
                        const Tensor& grad_values, const Tensor& grad_params,
                        double* total_bits) override;
+  void normalize_images(const Tensor& x, const Tensor& mean, const Tensor& std,
+                        const Tensor& out) override;
 
   void uniform(const Tensor& out, double low, double high, uint64_t seed, uint64_t offset) override;
   void normal(const Tensor& out, double mean, double std, uint64_t seed, uint64_t offset) override;

@@ -176,4 +176,17 @@ void CudaBackend::factorized_rate(const Tensor& values, const Tensor& params,
   *total_bits = total;
 }
 
+// ---- input pipeline ----
+
+void CudaBackend::normalize_images(const Tensor& x, const Tensor& mean, const Tensor& std,
+                                   const Tensor& out) {
+  const int d = device_of(out, "normalize_images");
+  require_contiguous(x, "normalize_images", "images");
+  require_contiguous(mean, "normalize_images", "mean");
+  require_contiguous(std, "normalize_images", "std");
+  const DeviceGuard guard(d);
+  launch_normalize_images(x.size(0), x.size(1), x.size(2) * x.size(3), x.data<uint8_t>(),
+                          fptr(mean), fptr(std), fptr(out), stream(d));
+}
+
 }  // namespace lnx::cuda

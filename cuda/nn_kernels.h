@@ -1,6 +1,7 @@
-// Host-side launchers of the network kernels in pool.cu, batch_norm.cu, softmax.cu and
-// factorized_rate.cu. Like kernels.h they take raw device pointers of contiguous buffers and
-// queue on `stream`; CudaBackend (cuda/nn_backend.cpp) turns Tensors into these arguments.
+// Host-side launchers of the network kernels in pool.cu, batch_norm.cu, softmax.cu,
+// factorized_rate.cu and images.cu. Like kernels.h they take raw device pointers of contiguous
+// buffers and queue on `stream`; CudaBackend (cuda/nn_backend.cpp) turns Tensors into these
+// arguments.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -60,5 +61,9 @@ int64_t factorized_rate_scratch_doubles(int64_t m, int64_t c);
 void launch_factorized_rate(int64_t m, int64_t c, const float* values, const float* params,
                             float* bits_out, float* grad_values, float* grad_params,
                             double* partial, double* channel_bits, cudaStream_t stream);
+
+// images.cu: out = (x / 255 - mean[c]) / std[c], x uint8 (N, C, plane), out float32.
+void launch_normalize_images(int64_t n, int64_t c, int64_t plane, const uint8_t* x,
+                             const float* mean, const float* std, float* out, cudaStream_t stream);
 
 }  // namespace lnx::cuda

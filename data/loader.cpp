@@ -166,8 +166,9 @@ Batch DataLoader::build(int64_t batch_index) const {
   batch.labels = Tensor::empty({n}, DType::Int64);  // (N,)
   int64_t* labels = batch.labels.data<int64_t>();
   Shape sample_shape;
-  float* images = nullptr;
-  int64_t sample_numel = 0;
+  const DType dtype = options_.byte_images ? DType::UInt8 : DType::Float32;
+  uint8_t* images = nullptr;  // (N, C, H, W) bytes of float32 or uint8 values
+  size_t sample_bytes = 0;
   for (int64_t i = 0; i < n; ++i) {
     if (cancel_) throw Cancelled{};
     const int64_t index = batch.indices[i];
@@ -178,23 +179,27 @@ Batch DataLoader::build(int64_t batch_index) const {
     } catch (const std::exception& ex) {
       fail("DataLoader: sample ", index, " (", dataset_->source(index), "): ", ex.what());
     }
-    LNX_CHECK(e.image.defined() && e.image.dtype() == DType::Float32 && e.image.dim() == 3,
+    const DType want = options_.byte_images ? DType::UInt8 : DType::Float32;
+    LNX_CHECK(e.image.defined() && e.image.dtype() == want && e.image.dim() == 3,
               "DataLoader: sample ", index, " (", dataset_->source(index), ") is ",
               e.image.defined() ? str(dtype_name(e.image.dtype()), " ", to_string(e.image.shape()))
                                 : std::string("undefined"),
-              "; batches need float32 (C, H, W) images (add ToTensor to the transform)");
+              options_.byte_images
+                  ? "; this loader takes uint8 (C, H, W) images (byte_images: end the transform "
+                    "in CropFlip or ToChw)"
+                  : "; batches need float32 (C, H, W) images (add ToTensor to the transform)");
     if (i == 0) {
       sample_shape = e.image.shape();
-      sample_numel = e.image.numel();
-      batch.images = Tensor::empty({n, sample_shape[0], sample_shape[1], sample_shape[2]});
-      images = batch.images.data<float>();  // (N, C, H, W)
+      sample_bytes = static_cast<size_t>(e.image.numel()) * dtype_size(dtype);
+      batch.images = Tensor::empty({n, sample_shape[0], sample_shape[1], sample_shape[2]}, dtype);
+      images = static_cast<uint8_t*>(batch.images.raw_data());
     }
     LNX_CHECK(e.image.shape() == sample_shape, "DataLoader: sample ", index, " (",
               dataset_->source(index), ") has shape ", to_string(e.image.shape()),
               ", the batch's first sample has ", to_string(sample_shape),
               " (crop or resize to one size)");
     const Tensor img = e.image.contiguous();
-    std::memcpy(images + i * sample_numel, img.data<float>(), sample_numel * sizeof(float));
+    std::memcpy(images + static_cast<size_t>(i) * sample_bytes, img.raw_data(), sample_bytes);
     labels[i] = e.label;
   }
   return batch;

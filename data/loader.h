@@ -1,5 +1,6 @@
-// DataLoader: batches a dataset's (C, H, W) float examples into (N, C, H, W) images and (N,)
-// labels, with worker threads building batches ahead of the consumer in a bounded window.
+// DataLoader: batches a dataset's (C, H, W) examples (float32, or uint8 to normalise later) into
+// (N, C, H, W) images and (N,) labels, with worker threads building batches ahead of the consumer
+// in a bounded window.
 //
 //   DataLoader loader(dataset, {.batch_size = 128, .shuffle = true, .num_workers = 2});
 //   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
@@ -34,10 +35,13 @@ struct LoaderOptions {
   int num_workers = 2;       // 0: batches are built in the calling thread, inside next()
   int prefetch_batches = 4;  // batches built or being built ahead of the consumer
   uint64_t seed = 0;
+  // Accept uint8 (C, H, W) samples (CropFlip, ToChw) for a batch normalised later. Off by
+  // default: a uint8 sample is then a forgotten ToTensor, since (H, W, C) looks the same.
+  bool byte_images = false;
 };
 
 struct Batch {
-  Tensor images;                 // (N, C, H, W) float32
+  Tensor images;                 // (N, C, H, W) float32, or uint8 when the transform ends in bytes
   Tensor labels;                 // (N,) int64
   std::vector<int64_t> indices;  // (N,) the dataset indices, in batch order
   int64_t index = 0;             // the batch's position in the epoch

@@ -380,6 +380,46 @@ std::string Normalize::name() const {
   return str("Normalize(mean=", join(mean_), ", std=", join(std_), ")");
 }
 
+namespace {
+
+void check_crop_flip_args(const char* op, int64_t size, int64_t padding, double flip_p) {
+  LNX_CHECK(size > 0, op, ": size ", size, " must be positive");
+  LNX_CHECK(padding >= 0, op, ": padding ", padding, " must be non-negative");
+  LNX_CHECK(flip_p >= 0.0 && flip_p <= 1.0, op, ": flip p ", flip_p, " is not in [0, 1]");
+}
+
+// The crop-and-flip walk shared by CropFlipNormalize and CropFlip: out (C, size, size) of type T,
+// each pixel value(c, byte) (byte 0 in the zero padding). Same draws, same order as RandomCrop
+// then RandomHorizontalFlip.
+template <typename T, typename Value>
+Tensor crop_flip(const char* op, const Tensor& image, Generator& rng, int64_t size, int64_t padding,
+                 double flip_p, DType dtype, Value value) {
+  check_hwc_image(op, image);
+  const Tensor src = image.contiguous();
+  const int64_t H = src.size(0), W = src.size(1), C = src.size(2);
+  LNX_CHECK(H + 2 * padding >= size && W + 2 * padding >= size, op, ": the ", H, "x", W,
+            " image padded by ", padding, " is smaller than the ", size, "x", size, " crop");
+  const int64_t top = uniform_int(rng, 0, H + 2 * padding - size) - padding;
+  const int64_t left = uniform_int(rng, 0, W + 2 * padding - size) - padding;
+  const bool flip = rng.next_double() < flip_p;
+  Tensor out = Tensor::empty({C, size, size}, dtype);  // (C, size, size)
+  const uint8_t* in = src.data<uint8_t>();
+  T* o = out.data<T>();
+  const int64_t plane = size * size;
+  for (int64_t y = 0; y < size; ++y) {
+    const int64_t sy = top + y;
+    for (int64_t x = 0; x < size; ++x) {
+      const int64_t sx = left + (flip ? size - 1 - x : x);
+      const bool inside = sy >= 0 && sy < H && sx >= 0 && sx < W;
+      for (int64_t c = 0; c < C; ++c)
+        o[c * plane + y * size + x] = value(c, inside ? in[(sy * W + sx) * C + c] : uint8_t{0});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 // ---- CropFlipNormalize ----
 
 CropFlipNormalize::CropFlipNormalize(int64_t size, int64_t padding, double flip_p,
@@ -389,46 +429,50 @@ CropFlipNormalize::CropFlipNormalize(int64_t size, int64_t padding, double flip_
       flip_p_(flip_p),
       mean_(std::move(mean)),
       std_(std::move(std)) {
-  LNX_CHECK(size > 0, "CropFlipNormalize: size ", size, " must be positive");
-  LNX_CHECK(padding >= 0, "CropFlipNormalize: padding ", padding, " must be non-negative");
-  LNX_CHECK(flip_p >= 0.0 && flip_p <= 1.0, "CropFlipNormalize: flip p ", flip_p,
-            " is not in [0, 1]");
+  check_crop_flip_args("CropFlipNormalize", size, padding, flip_p);
   check_stats("CropFlipNormalize", mean_, std_);
   lut_ = normalize_table(mean_, std_);
 }
 
 Tensor CropFlipNormalize::operator()(const Tensor& image, Generator& rng) const {
-  check_hwc_image("CropFlipNormalize", image);
-  const Tensor src = image.contiguous();
-  const int64_t H = src.size(0), W = src.size(1), C = src.size(2);
-  LNX_CHECK(C == static_cast<int64_t>(mean_.size()), "CropFlipNormalize: image has ", C,
-            " channels, mean/std have ", mean_.size());
-  LNX_CHECK(H + 2 * padding_ >= size_ && W + 2 * padding_ >= size_, "CropFlipNormalize: the ", H,
-            "x", W, " image padded by ", padding_, " is smaller than the ", size_, "x", size_,
-            " crop");
-  // Same draws, same order as RandomCrop then RandomHorizontalFlip.
-  const int64_t top = uniform_int(rng, 0, H + 2 * padding_ - size_) - padding_;
-  const int64_t left = uniform_int(rng, 0, W + 2 * padding_ - size_) - padding_;
-  const bool flip = rng.next_double() < flip_p_;
-  Tensor out = Tensor::empty({C, size_, size_});  // (C, size, size)
-  const uint8_t* in = src.data<uint8_t>();
-  float* o = out.data<float>();
-  const int64_t plane = size_ * size_;
-  for (int64_t y = 0; y < size_; ++y) {
-    const int64_t sy = top + y;
-    for (int64_t x = 0; x < size_; ++x) {
-      const int64_t sx = left + (flip ? size_ - 1 - x : x);
-      const bool inside = sy >= 0 && sy < H && sx >= 0 && sx < W;
-      for (int64_t c = 0; c < C; ++c)
-        o[c * plane + y * size_ + x] = lut_[c][inside ? in[(sy * W + sx) * C + c] : 0];
-    }
-  }
-  return out;
+  LNX_CHECK(image.dim() != 3 || image.size(2) == static_cast<int64_t>(mean_.size()),
+            "CropFlipNormalize: image has ", image.size(2), " channels, mean/std have ",
+            mean_.size());
+  return crop_flip<float>("CropFlipNormalize", image, rng, size_, padding_, flip_p_, DType::Float32,
+                          [this](int64_t c, uint8_t v) { return lut_[c][v]; });
 }
 
 std::string CropFlipNormalize::name() const {
   return str("CropFlipNormalize(", size_, ", padding=", padding_, ", flip_p=", flip_p_,
              ", mean=", join(mean_), ", std=", join(std_), ")");
+}
+
+// ---- CropFlip, ToChw ----
+
+CropFlip::CropFlip(int64_t size, int64_t padding, double flip_p)
+    : size_(size), padding_(padding), flip_p_(flip_p) {
+  check_crop_flip_args("CropFlip", size, padding, flip_p);
+}
+
+Tensor CropFlip::operator()(const Tensor& image, Generator& rng) const {
+  return crop_flip<uint8_t>("CropFlip", image, rng, size_, padding_, flip_p_, DType::UInt8,
+                            [](int64_t, uint8_t v) { return v; });
+}
+
+std::string CropFlip::name() const {
+  return str("CropFlip(", size_, ", padding=", padding_, ", flip_p=", flip_p_, ")");
+}
+
+Tensor ToChw::operator()(const Tensor& image, Generator&) const {
+  check_hwc_image("ToChw", image);
+  const Tensor src = image.contiguous();
+  const int64_t H = src.size(0), W = src.size(1), C = src.size(2);
+  Tensor out = Tensor::empty({C, H, W}, DType::UInt8);  // (C, H, W)
+  const uint8_t* in = src.data<uint8_t>();
+  uint8_t* o = out.data<uint8_t>();
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < H * W; ++i) o[c * H * W + i] = in[i * C + c];
+  return out;
 }
 
 // ---- ready pipelines ----

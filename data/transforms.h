@@ -134,6 +134,27 @@ class CropFlipNormalize : public Transform {
   std::vector<std::array<float, 256>> lut_;  // (C, 256): each byte's normalized value
 };
 
+// RandomCrop + RandomHorizontalFlip to uint8 (C, H, W), with CropFlipNormalize's draws: the
+// bytes of a batch that is normalised where it is used (ops::normalize_images, e.g. on a GPU,
+// which then receives a quarter of the bytes), giving CropFlipNormalize's values bit for bit.
+class CropFlip : public Transform {
+ public:
+  CropFlip(int64_t size, int64_t padding, double flip_p);
+  Tensor operator()(const Tensor& image, Generator& rng) const override;
+  std::string name() const override;
+
+ private:
+  int64_t size_, padding_;
+  double flip_p_;
+};
+
+// uint8 (H, W, C) -> uint8 (C, H, W): ToTensor without the conversion to float.
+class ToChw : public Transform {
+ public:
+  Tensor operator()(const Tensor& image, Generator& rng) const override;
+  std::string name() const override { return "ToChw()"; }
+};
+
 // ---- ready pipelines ----
 // CIFAR channel statistics of the training set.
 extern const std::vector<float> kCifar10Mean, kCifar10Std, kCifar100Mean, kCifar100Std;

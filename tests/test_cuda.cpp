@@ -482,6 +482,19 @@ TEST_CASE("cuda: batch norm train, eval and backward match the CPU", "[cuda]") {
   }
 }
 
+TEST_CASE("cuda: normalising uint8 batches gives the CPU's bits", "[cuda]") {
+  if (!cuda_available()) {
+    WARN("skipped: " << cuda_unavailable_reason());
+    return;
+  }
+  std::vector<uint8_t> px(4 * 3 * 5 * 7);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 37 % 256);
+  const Tensor x = from_vector(px, {4, 3, 5, 7});
+  const std::vector<float> mean{0.4914f, 0.4822f, 0.4465f}, std{0.2023f, 0.1994f, 0.2010f};
+  CHECK(ops::normalize_images(gpu(x), mean, std).cpu().to_vector<float>() ==
+        ops::normalize_images(x, mean, std).to_vector<float>());
+}
+
 TEST_CASE("cuda: log-softmax and NLL loss forward and backward match the CPU", "[cuda]") {
   if (!cuda_available()) {
     WARN("skipped: " << cuda_unavailable_reason());

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/ops_nn.h"
 #include "core/random.h"
 #include "core/tensor.h"
 #include "data/cifar.h"
@@ -613,6 +614,42 @@ TEST_CASE("the fused CIFAR transform equals crop + flip + ToTensor + Normalize",
   CHECK(composed.name().find("RandomCrop(32x32, padding=4)") != std::string::npos);
 }
 
+TEST_CASE("CropFlip bytes normalised later equal the fused CIFAR transform", "[data][transforms]") {
+  std::vector<uint8_t> px(32 * 32 * 3);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 13 % 256);
+  const Tensor img = from_vector(px, {32, 32, 3});
+  const TransformPtr fused = cifar_train_transform(kCifar10Mean, kCifar10Std);
+  const CropFlip bytes(32, 4, 0.5);
+  for (uint64_t s = 0; s < 32; ++s) {
+    Generator a(s), b(s);
+    const Tensor want = (*fused)(img, a), got = bytes(img, b);
+    REQUIRE(got.dtype() == DType::UInt8);
+    REQUIRE(got.shape() == Shape{3, 32, 32});
+    CHECK(a.offset() == b.offset());
+    const Tensor normalised = ops::normalize_images(got.view({1, 3, 32, 32}), kCifar10Mean,
+                                                    kCifar10Std);  // (1, 3, 32, 32)
+    CHECK(normalised.to_vector<float>() == want.to_vector<float>());
+  }
+  Generator g(0);
+  const Tensor chw = ToChw()(img, g);  // (3, 32, 32)
+  CHECK(chw.dtype() == DType::UInt8);
+  CHECK(chw.to_vector<uint8_t>()[1 * 1024 + 5] == px[5 * 3 + 1]);
+  CHECK_THROWS_WITH(CropFlip(0, 4, 0.5), Catch::Contains("CropFlip: size 0 must be positive"));
+  CHECK_THROWS_WITH(ToChw()(chw.view({3, 32, 32}).to(DType::Float32), g),
+                    Catch::Contains("ToChw: expects a uint8 (H, W, C) image"));
+}
+
+TEST_CASE("normalize_images reports bad input", "[data][transforms][errors]") {
+  const Tensor u8 = zeros({2, 3, 4, 4}, DType::UInt8);
+  CHECK_THROWS_WITH(ops::normalize_images(zeros({2, 3, 4, 4}), kCifar10Mean, kCifar10Std),
+                    Catch::Contains("normalize_images: expects uint8 images (N, C, H, W), got "
+                                    "float32 [2, 3, 4, 4]"));
+  CHECK_THROWS_WITH(ops::normalize_images(u8, {0.5f}, {0.5f}),
+                    Catch::Contains("images have 3 channels, mean has 1 values and std 1"));
+  CHECK_THROWS_WITH(ops::normalize_images(u8, {0, 0, 0}, {1, 0, 1}),
+                    Catch::Contains("std holds 0, expected positive values"));
+}
+
 TEST_CASE("ready pipelines produce normalized CHW tensors", "[data][transforms]") {
   Generator g(0);
   const Tensor img = coded_image(40, 60, 3);
@@ -765,6 +802,33 @@ TEST_CASE("CIFAR batches through the loader", "[data][loader][cifar]") {
   for (const Batch& b : batches)
     for (size_t i = 0; i < b.indices.size(); ++i)
       CHECK(b.labels.to_vector<int64_t>()[i] == b.indices[i] % 10);
+}
+
+TEST_CASE("DataLoader batches uint8 images when asked to", "[data][loader]") {
+  TempDir dir;
+  const auto label = [](int64_t r) { return std::vector<uint8_t>{static_cast<uint8_t>(r % 10)}; };
+  write_bytes(dir / "test_batch.bin", cifar_bytes(12, 0, label));
+  auto cifar = std::make_shared<CifarDataset>(dir.path(), CifarOptions{.train = false});
+  // Bytes through the loader, normalised afterwards, equal the float pipeline's batches.
+  DataLoader bytes(
+      transformed(cifar, std::make_shared<CropFlip>(32, 4, 0.5)),
+      {.batch_size = 5, .shuffle = true, .num_workers = 2, .seed = 4, .byte_images = true});
+  DataLoader floats(transformed(cifar, cifar_train_transform(kCifar10Mean, kCifar10Std)),
+                    {.batch_size = 5, .shuffle = true, .num_workers = 1, .seed = 4});
+  const auto b = read_epoch(bytes, 1), f = read_epoch(floats, 1);
+  REQUIRE(b.size() == 3);
+  REQUIRE(f.size() == 3);
+  for (size_t i = 0; i < b.size(); ++i) {
+    CHECK(b[i].images.dtype() == DType::UInt8);
+    CHECK(ops::normalize_images(b[i].images, kCifar10Mean, kCifar10Std).to_vector<float>() ==
+          f[i].images.to_vector<float>());
+  }
+  // A byte loader fed float images says what it expected.
+  DataLoader wrong(transformed(cifar, std::make_shared<ToTensor>()),
+                   {.batch_size = 4, .num_workers = 0, .byte_images = true});
+  wrong.start_epoch(0);
+  CHECK_THROWS_WITH(wrong.next(), Catch::Contains("is float32 [3, 32, 32]") &&
+                                      Catch::Contains("this loader takes uint8 (C, H, W) images"));
 }
 
 // ---------------------------------------------------------------- throughput (printed only)

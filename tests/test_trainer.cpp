@@ -120,6 +120,39 @@ TEST_CASE("resuming from a checkpoint continues the run exactly", "[trainer][che
   CHECK(straight == resumed);
 }
 
+TEST_CASE("normalising uint8 batches where the network runs changes nothing", "[trainer]") {
+  // A tiny CIFAR-10 binary release: 4 images in each of the five training files, 8 test images.
+  TempDir tmp;
+  Generator g(11);
+  auto write_cifar = [&](const std::string& name, int n) {
+    std::ofstream f(tmp.path / name, std::ios::binary);
+    for (int i = 0; i < n; ++i) {
+      f.put(static_cast<char>(g.next_u64() % 10));
+      for (int p = 0; p < 3072; ++p) f.put(static_cast<char>(g.next_u64() % 256));
+    }
+  };
+  for (int i = 1; i <= 5; ++i) write_cifar(str("data_batch_", i, ".bin"), 4);
+  write_cifar("test_batch.bin", 8);
+  auto job = [&](const std::string& on_device) {
+    const std::string yaml =
+        str("trainer: {epochs: 1, train_batch: 8, test_batch: 8}\n",
+            "lr_schedule: {arch_lr: 0.05, type: cosine, warmup_epochs: 0}\n",
+            "optimizer: {name: sgd, momentum: 0.9}\n", "dataset: {name: cifar10, trainroot: '",
+            tmp.path.string(), "', valroot: '", tmp.path.string(),
+            "', num_workers: 1, normalize_on_device: ", on_device, "}\n",
+            "network: {name: resnet20, vanilla: true, width: 1}\n", "checkpoint: {save_dir: '",
+            (tmp.path / on_device).string(), "'}\n", "common: {seed: 5, threads: 2}\n");
+    return Config::parse(yaml, {}, "test job");
+  };
+  Trainer floats(job("false"), true), bytes(job("true"), true);
+  const EvalResult a = floats.fit(), b = bytes.fit();
+  CHECK(a.loss == b.loss);
+  CHECK(flat_weights(floats.model()) == flat_weights(bytes.model()));
+  CHECK_THROWS_WITH(Trainer(job("sometimes"), true),
+                    Catch::Contains("dataset.normalize_on_device: got 'sometimes', expected auto, "
+                                    "true or false"));
+}
+
 TEST_CASE("trainer reports bad configs and a diverging loss", "[trainer][errors]") {
   TempDir tmp;
   write_idx_split(tmp.path, "train", 48, 5);

@@ -90,6 +90,9 @@ const std::vector<KeySpec>& schema() {
       {"dataset.augment", Type::Bool, "true",
        "training augmentation (CIFAR: crop 32 with padding 4 + flip; ImageNet: "
        "RandomResizedCrop 224 + flip)"},
+      {"dataset.normalize_on_device", Type::String, "'auto'",
+       "CIFAR: batches travel as uint8 and are normalised where the network runs (a quarter of "
+       "the bytes to a GPU); auto: when common.device is cuda; true; false"},
 
       {"network.name", Type::String, "'resnet20'",
        "resnet20/32/44/56/110, vgg16_bn, resnet18, resnet50, mobilenetv2, ... (the model zoo "

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "core/ops_nn.h"
 #include "data/cifar.h"
 #include "data/idx.h"
 #include "data/image_folder.h"
@@ -52,14 +53,29 @@ DataSplit make_datasets(const Config& config) {
   const std::string val_root = config.get<std::string>("dataset.valroot");
   const bool augment = config.get<bool>("dataset.augment");
   DataSplit s;
+  const std::string on_device = config.get<std::string>("dataset.normalize_on_device");
+  LNX_CHECK(on_device == "auto" || on_device == "true" || on_device == "false",
+            "dataset.normalize_on_device: got '", on_device, "', expected auto, true or false");
   if (name == "cifar10" || name == "cifar100") {
     const bool c100 = name == "cifar100";
-    const TransformPtr train_t =
-        augment ? data::cifar_train_transform(kRecipeCifarMean, kRecipeCifarStd)
-                : data::cifar_eval_transform(kRecipeCifarMean, kRecipeCifarStd);
+    const bool bytes =
+        on_device == "true" ||
+        (on_device == "auto" && Device::parse(config.get<std::string>("common.device")).is_cuda());
+    TransformPtr train_t, test_t;
+    if (bytes) {
+      // The same draws as the float pipeline: normalised on the device, the values are equal.
+      train_t = augment ? TransformPtr(std::make_shared<data::CropFlip>(32, 4, 0.5))
+                        : TransformPtr(std::make_shared<data::ToChw>());
+      test_t = std::make_shared<data::ToChw>();
+      s.device_mean = kRecipeCifarMean;
+      s.device_std = kRecipeCifarStd;
+    } else {
+      train_t = augment ? data::cifar_train_transform(kRecipeCifarMean, kRecipeCifarStd)
+                        : data::cifar_eval_transform(kRecipeCifarMean, kRecipeCifarStd);
+      test_t = data::cifar_eval_transform(kRecipeCifarMean, kRecipeCifarStd);
+    }
     s.train = with(cifar_source(train_root, c100, true), train_t);
-    s.test = with(cifar_source(val_root, c100, false),
-                  data::cifar_eval_transform(kRecipeCifarMean, kRecipeCifarStd));
+    s.test = with(cifar_source(val_root, c100, false), test_t);
   } else if (name == "imagenet" || name == "imagefolder") {
     s.train = with(std::make_shared<data::ImageFolder>(fs::path(train_root)),
                    augment ? data::imagenet_train_transform() : data::imagenet_eval_transform());
@@ -91,6 +107,12 @@ DataSplit make_datasets(const Config& config) {
   LNX_CHECK(want == 0 || want == s.num_classes, "dataset.num_classes: config says ", want,
             " but the training data in '", train_root, "' has ", s.num_classes, " classes");
   return s;
+}
+
+Tensor images_on(const DataSplit& split, const Tensor& images, Device device) {
+  const Tensor moved = images.to(device);  // (N, C, H, W)
+  if (split.device_mean.empty()) return moved;
+  return ops::normalize_images(moved, split.device_mean, split.device_std);
 }
 
 }  // namespace lnx::tools

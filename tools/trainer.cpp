@@ -183,6 +183,7 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   lo.drop_last = true;
   lo.num_workers = static_cast<int>(c.get<int64_t>("dataset.num_workers"));
   lo.seed = seed;
+  lo.byte_images = !data_.device_mean.empty();
   train_loader_ = std::make_unique<data::DataLoader>(data_.train, lo);
   lo.batch_size = c.get<int64_t>("trainer.test_batch");
   LNX_CHECK(lo.batch_size >= 1, "trainer.test_batch: got ", lo.batch_size, ", expected >= 1");
@@ -262,8 +263,8 @@ EpochResult Trainer::train_epoch() {
     std::optional<data::Batch> batch = train_loader_->next();
     if (!batch) break;
     schedule_->apply(*optimizer_, epoch_, per_iter ? it : 0, iters);
-    const Tensor images = batch->images.to(device_);  // (N, C, H, W)
-    const Tensor labels = batch->labels.to(device_);  // (N,)
+    const Tensor images = images_on(data_, batch->images, device_);  // (N, C, H, W)
+    const Tensor labels = batch->labels.to(device_);                 // (N,)
     const Variable logits = model_->forward(Variable(images));
     Variable loss = cross_entropy(logits, labels);
     if (objective_) {
@@ -322,7 +323,7 @@ EvalResult Trainer::evaluate(const std::function<Tensor(const Tensor&)>& forward
   double loss_sum = 0, top1 = 0, top5 = 0;
   test_loader_->start_epoch(0);
   while (std::optional<data::Batch> batch = test_loader_->next()) {
-    const Tensor images = batch->images.to(device_);
+    const Tensor images = images_on(data_, batch->images, device_);
     const Tensor labels = batch->labels.to(device_);
     const Tensor logits = forward(images);  // (N, classes)
     const auto n = static_cast<double>(images.size(0));

@@ -81,6 +81,10 @@ class CpuBackend final : public Backend {
                                 const Tensor& save_invstd, const Tensor& grad_x,
                                 const Tensor& grad_gamma, const Tensor& grad_beta) override;
 
+  // images.cpp
+  void normalize_images(const Tensor& x, const Tensor& mean, const Tensor& std,
+                        const Tensor& out) override;
+
   // softmax.cpp
   void log_softmax_forward(const Tensor& x, const Tensor& y) override;
   void log_softmax_backward(const Tensor& grad_y, const Tensor& y, const Tensor& grad_x) override;
