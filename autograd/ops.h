@@ -34,6 +34,8 @@ Variable softplus(const Variable& x);
 Variable relu(const Variable& x);
 Variable relu6(const Variable& x);
 Variable clamp(const Variable& x, double lo, double hi);
+// relu(add(a, b)) in one pass: the join of a residual block.
+Variable add_relu(const Variable& a, const Variable& b);
 // Rounds to the nearest integer (half to even) with a straight-through gradient (d/dx := 1).
 Variable round_ste(const Variable& x);
 

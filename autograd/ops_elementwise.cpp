@@ -156,6 +156,17 @@ Variable round_ste(const Variable& x) {
                      [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 
+Variable add_relu(const Variable& a, const Variable& b) {
+  const Shape sa = a.shape(), sb = b.shape();
+  const Tensor y = ops::add_relu(a.data(), b.data());
+  SavedTensor sy(y, "add_relu");
+  return make_result(y, "add_relu", {&a, &b}, [sa, sb, sy](const Tensor& g) {
+    // relu'(a + b) = [y > 0]: y is both the ReLU's input and output here.
+    const Tensor masked = ops::unary_backward(UnaryOp::Relu, sy.get(), sy.get(), g);
+    return std::vector<Tensor>{ops::sum_to(masked, sa), ops::sum_to(masked, sb)};
+  });
+}
+
 Variable clamp(const Variable& x, double lo, double hi) {
   SavedTensor sx(x.data(), "clamp");
   return make_result(ops::clamp(x.data(), lo, hi), "clamp", {&x}, [sx, lo, hi](const Tensor& g) {

@@ -140,6 +140,10 @@ void Backend::batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, c
                                   const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   unsupported("batch_norm_backward");
 }
+void Backend::add_relu(const Tensor& a, const Tensor& b, const Tensor& out) {
+  binary(BinaryOp::Add, a, b, out);
+  unary(UnaryOp::Relu, out, out);
+}
 void Backend::batch_norm_relu_forward_train(const Tensor& x, const Tensor& gamma,
                                             const Tensor& beta, double eps, double momentum,
                                             const Tensor& running_mean, const Tensor& running_var,

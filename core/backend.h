@@ -86,6 +86,9 @@ class Backend {
   virtual void binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first,
                              const Tensor& out);
   virtual void clamp(const Tensor& x, double lo, double hi, const Tensor& out);
+  // out = max(a + b, 0), a and b already expanded to out's shape: a residual block's join. The
+  // default adds, then applies the ReLU in place; a backend overrides it to save that pass.
+  virtual void add_relu(const Tensor& a, const Tensor& b, const Tensor& out);
   // grad_in = grad_out where lo <= x <= hi, else 0.
   virtual void clamp_backward(const Tensor& x, double lo, double hi, const Tensor& grad_out,
                               const Tensor& grad_in);

@@ -38,6 +38,16 @@ Tensor binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first) 
   return out;
 }
 
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  check_float(a, "add_relu", "a");
+  check_float(b, "add_relu", "b");
+  check_same_device(a, "a", b, "b", "add_relu");
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), "add_relu");
+  Tensor out = Tensor::empty(shape, DType::Float32, a.device());
+  backend_of(a).add_relu(a.expand(shape), b.expand(shape), out);
+  return out;
+}
+
 Tensor clamp(const Tensor& x, double lo, double hi) {
   check_float(x, "clamp", "x");
   LNX_CHECK(lo <= hi, "clamp: min ", lo, " is greater than max ", hi);

@@ -36,6 +36,7 @@ inline Tensor mul(const Tensor& a, double s) {
   return binary_scalar(BinaryOp::Mul, a, s);
 }
 Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor add_relu(const Tensor& a, const Tensor& b);  // max(a + b, 0), broadcasting
 Tensor clamp_backward(const Tensor& x, double lo, double hi, const Tensor& grad_out);
 
 // In place: a += alpha * b (b broadcast to a's shape). Bumps a's version.

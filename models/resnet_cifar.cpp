@@ -24,7 +24,7 @@ class BasicBlockCifar final : public Module {
     Variable shortcut = x;
     if (stride_ != 1) shortcut = subsample2d(shortcut, stride_);
     if (pad_channels_ > 0) shortcut = pad(shortcut, {0, 0, 0, 0, pad_channels_, pad_channels_});
-    return relu(add(out, shortcut));
+    return add_relu(out, shortcut);
   }
 
  private:

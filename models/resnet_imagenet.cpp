@@ -30,7 +30,7 @@ class BasicBlock final : public Module {
   Variable forward(const Variable& x) override {
     Variable out = bn_relu(*bn1_, conv1_->forward(x));
     out = bn2_->forward(conv2_->forward(out));
-    return relu(add(out, down_ ? down_->forward(x) : x));
+    return add_relu(out, down_ ? down_->forward(x) : x);
   }
 
  private:
@@ -55,7 +55,7 @@ class Bottleneck final : public Module {
     Variable out = bn_relu(*bn1_, conv1_->forward(x));
     out = bn_relu(*bn2_, conv2_->forward(out));
     out = bn3_->forward(conv3_->forward(out));
-    return relu(add(out, down_ ? down_->forward(x) : x));
+    return add_relu(out, down_ ? down_->forward(x) : x);
   }
 
  private:

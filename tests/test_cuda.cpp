@@ -482,6 +482,30 @@ TEST_CASE("cuda: batch norm train, eval and backward match the CPU", "[cuda]") {
   }
 }
 
+TEST_CASE("cuda: the fused joins (add_relu, batch_norm_relu) match the CPU", "[cuda]") {
+  if (!cuda_available()) {
+    WARN("skipped: " << cuda_unavailable_reason());
+    return;
+  }
+  Generator g(17);
+  const Tensor a = normal({6, 4, 5, 5}, 0, 1, &g), b = normal({4, 1, 1}, 0, 1, &g);
+  check_close(ops::add_relu(gpu(a), gpu(b)).cpu(), ops::add_relu(a, b), 1e-6);
+  const Tensor gamma = normal({4}, 1, 0.3, &g), beta = normal({4}, 0, 1, &g);
+  const ops::BatchNormTrainResult rc =
+      ops::batch_norm_train(a, gamma, beta, Tensor(), Tensor(), 0.1, 1e-5, true);
+  const ops::BatchNormTrainResult rg =
+      ops::batch_norm_train(gpu(a), gpu(gamma), gpu(beta), Tensor(), Tensor(), 0.1, 1e-5, true);
+  CHECK(rel_err(rg.y.cpu(), rc.y) < 1e-5);
+  const Tensor gy = normal(a.shape(), 0, 1, &g);
+  const ops::BatchNormGrads bc =
+      ops::batch_norm_relu_backward(gy, rc.y, a, gamma, rc.save_mean, rc.save_invstd, true);
+  const ops::BatchNormGrads bg = ops::batch_norm_relu_backward(gpu(gy), rg.y, gpu(a), gpu(gamma),
+                                                               rg.save_mean, rg.save_invstd, true);
+  CHECK(rel_err(bg.grad_x.cpu(), bc.grad_x) < 1e-4);
+  CHECK(rel_err(bg.grad_gamma.cpu(), bc.grad_gamma) < 1e-4);
+  CHECK(rel_err(bg.grad_beta.cpu(), bc.grad_beta) < 1e-4);
+}
+
 TEST_CASE("cuda: normalising uint8 batches gives the CPU's bits", "[cuda]") {
   if (!cuda_available()) {
     WARN("skipped: " << cuda_unavailable_reason());

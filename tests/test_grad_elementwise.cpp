@@ -138,6 +138,24 @@ TEST_CASE("unary ops", "[autograd][grad]") {
   expect_grad("clamp", [](const Vars& v) { return clamp(v[0], -0.5, 0.5); }, {cl});
 }
 
+TEST_CASE("add_relu is relu(add) in one op, broadcasting", "[autograd][grad]") {
+  // a + b stays at least 0.06 away from the kink, where finite differences are exact.
+  const Tensor a = away_from_zero({3, 5}, 0.1, 21), b = rand_in({3, 5}, -0.04, 0.04, 22);
+  const Tensor row = rand_in({5}, -0.04, 0.04, 23);
+  expect_grad("add_relu", [](const Vars& v) { return add_relu(v[0], v[1]); }, {a, b});
+  expect_grad("add_relu broadcast", [](const Vars& v) { return add_relu(v[0], v[1]); }, {a, row});
+  Variable x(a, true), y(b, true), x2(a, true), y2(b, true);
+  const Tensor up = rand_in({3, 5}, -1, 1, 24);
+  Variable fused = add_relu(x, y), composed = relu(add(x2, y2));
+  CHECK(fused.data().to_vector<float>() == composed.data().to_vector<float>());
+  fused.backward(up);
+  composed.backward(up);
+  CHECK(x.grad().to_vector<float>() == x2.grad().to_vector<float>());
+  CHECK(y.grad().to_vector<float>() == y2.grad().to_vector<float>());
+  CHECK_THROWS_WITH(add_relu(Variable(zeros({2, 3})), Variable(zeros({4}))),
+                    Catch::Contains("add_relu"));
+}
+
 TEST_CASE("relu-like ops give the one-sided gradients exactly", "[autograd][grad]") {
   Variable x(from_vector(std::vector<float>{-1, 0.5f, 5.5f, 7}, {4}), true);
   Variable y = relu6(x);

@@ -29,6 +29,7 @@ class CpuBackend final : public Backend {
   void binary_scalar(BinaryOp op, const Tensor& a, double s, bool scalar_first,
                      const Tensor& out) override;
   void clamp(const Tensor& x, double lo, double hi, const Tensor& out) override;
+  void add_relu(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void clamp_backward(const Tensor& x, double lo, double hi, const Tensor& grad_out,
                       const Tensor& grad_in) override;
 

@@ -176,6 +176,10 @@ void CpuBackend::clamp(const Tensor& x, double lo, double hi, const Tensor& out)
   map1(x, out, [l, h](float v) { return std::min(std::max(v, l), h); });
 }
 
+void CpuBackend::add_relu(const Tensor& a, const Tensor& b, const Tensor& out) {
+  map2(a, b, out, [](float x, float y) { return std::max(x + y, 0.0f); });
+}
+
 void CpuBackend::clamp_backward(const Tensor& x, double lo, double hi, const Tensor& g,
                                 const Tensor& gin) {
   const auto l = static_cast<float>(lo), h = static_cast<float>(hi);
