@@ -192,6 +192,11 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       {{2, 5, 17, 34}, 6, 3, params(2, 2, 1, 1)},    // stride 2, even padding
       {{3, 16, 13, 16}, 12, 3, params(2, 1, 1, 1)},  // 7x8 output: rows of 8, odd row count
       {{2, 8, 5, 8}, 10, 3, params(1, 1, 1, 1)},     // 5x8, and an 8-wide input gradient
+      // Rows of whole vectors (16, 32, 48 wide): read in place, no junk lanes.
+      {{4, 16, 32, 32}, 32, 3, params(2, 1, 1, 1)},  // ResNet downsampling to rows of 16
+      {{2, 6, 5, 16}, 10, 3, params(1, 1, 1, 2)},    // 80 pixels: a two-vector last block
+      {{2, 3, 3, 48}, 5, 3, params(1, 1, 1, 1)},     // three vectors per row
+      {{2, 4, 8, 16}, 4, 3, params(1, 2, 2, 1)},     // dilated
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);

@@ -228,14 +228,18 @@ struct MicroArgs {
   bool accumulate;    // add to y instead of overwriting it (bias ignored)
   bool row_pairs;     // with koff: v counts pixels of 8-wide rows lda apart (see Addr)
   __mmask16 tail;     // valid lanes of the last vector
+  // With koff: vector i of the block reads a + koff[k] + voff[i] (Addr::RowVectors).
+  const int64_t* voff = nullptr;
 };
 
 // How the kernel addresses its operands: rows of a and columns of b at fixed strides, rows of
 // a at per-k offsets (koff), or columns of b at per-j offsets (joff). Separate instantiations
 // keep the strided case free of the offset tables' extra registers. RowPairs is RowOffsets for
 // 8-pixel-wide outputs: each vector is assembled from two image rows lda apart, so no lanes
-// are spent on the padding columns between rows (a third of them at 8x8).
-enum class Addr { Strided, RowOffsets, ColOffsets, RowPairs };
+// are spent on the padding columns between rows (a third of them at 8x8). RowVectors is
+// RowOffsets for outputs whose rows are whole vectors (16 or 32 pixels wide): each vector
+// starts where its row does, so no lanes compute padding columns and y is written in place.
+enum class Addr { Strided, RowOffsets, ColOffsets, RowPairs, RowVectors };
 
 template <int MR, int NR, bool Tail, Addr Mode>
 void micro_kernel(const MicroArgs& m) {
@@ -255,9 +259,12 @@ void micro_kernel(const MicroArgs& m) {
   if constexpr (Mode == Addr::ColOffsets)
     for (int j = 0; j < NR; ++j) bj_row[j] = m.b + m.joff[j];
   for (int64_t k = 0; k < m.depth; ++k, a += m.lda, b += m.ldb) {
-    if constexpr (Mode == Addr::RowOffsets || Mode == Addr::RowPairs) a = m.a + m.koff[k];
+    if constexpr (Mode == Addr::RowOffsets || Mode == Addr::RowPairs || Mode == Addr::RowVectors)
+      a = m.a + m.koff[k];
     __m512 av[MR];
-    if constexpr (Mode == Addr::RowPairs) {
+    if constexpr (Mode == Addr::RowVectors) {
+      for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_ps(a + m.voff[i]);
+    } else if constexpr (Mode == Addr::RowPairs) {
       for (int i = 0; i < MR; ++i) {
         const float* lo = a + 2 * i * m.lda;
         const __m512 low = _mm512_castps256_ps512(_mm256_loadu_ps(lo));
@@ -328,6 +335,7 @@ void micro_mr(int mr, int nr, bool tail, const MicroArgs& m) {
 }
 
 void micro(int mr, int nr, bool tail, const MicroArgs& m) {
+  if (m.koff && m.voff) return micro_mr<Addr::RowVectors>(mr, nr, tail, m);
   if (m.koff && m.row_pairs) return micro_mr<Addr::RowPairs>(mr, nr, tail, m);
   if (m.koff) return micro_mr<Addr::RowOffsets>(mr, nr, tail, m);
   if (m.joff) return micro_mr<Addr::ColOffsets>(mr, nr, tail, m);
@@ -387,6 +395,40 @@ void direct_gemm_rows8(const float* a, int64_t ws, const int64_t* koff, int64_t 
                         true,
                         static_cast<__mmask16>(tail ? 0xFF : 0xFFFF)};
       micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), tail, m);
+    }
+  }
+}
+
+// direct_gemm_rows8 for output rows of ow pixels, ow a multiple of 16: pixel v is at
+// a + (v / ow) * ws + v % ow + koff[k], and whole vectors never straddle two rows.
+void direct_gemm_row_vectors(const float* a, int64_t ws, int64_t ow, const int64_t* koff,
+                             int64_t nv, const float* b, int64_t ldb, int64_t nj, int64_t depth,
+                             const float* bias, float* y, int64_t ldy) {
+  for (int64_t v0 = 0; v0 < nv; v0 += 48) {
+    const int64_t rem = std::min<int64_t>(48, nv - v0);  // a multiple of 16
+    const int mr = static_cast<int>(rem / 16);
+    int64_t voff[3] = {};
+    for (int i = 0; i < mr; ++i) {
+      const int64_t v = v0 + 16 * i;
+      voff[i] = v / ow * ws + v % ow;
+    }
+    for (int64_t j0 = 0; j0 < nj; j0 += 8) {
+      const MicroArgs m{a,
+                        ws,
+                        koff,
+                        b + j0,
+                        ldb,
+                        1,
+                        nullptr,
+                        depth,
+                        y + j0 * ldy + v0,
+                        ldy,
+                        bias ? bias + j0 : nullptr,
+                        false,
+                        false,
+                        static_cast<__mmask16>(0xFFFF),
+                        voff};
+      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), false, m);
     }
   }
 }
@@ -511,6 +553,13 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
           direct_gemm_rows8(xph + gi * g.cg * ph.chan, ph.ws, koff.data(), g.ohw,
                             wt + gi * g.ck * g.og, g.og, g.og, g.ck, bp ? bp + gi * g.og : nullptr,
                             yn + gi * g.og * g.ohw, g.ohw);
+        return;
+      }
+      if (g.ow % 16 == 0) {  // rows of whole vectors: no junk lanes either
+        for (int64_t gi = 0; gi < g.groups; ++gi)
+          direct_gemm_row_vectors(xph + gi * g.cg * ph.chan, ph.ws, g.ow, koff.data(), g.ohw,
+                                  wt + gi * g.ck * g.og, g.og, g.og, g.ck,
+                                  bp ? bp + gi * g.og : nullptr, yn + gi * g.og * g.ohw, g.ohw);
         return;
       }
       float* ywide = scratch(static_cast<size_t>(g.og * nv), 2);  // (OG, nv)
