@@ -13,7 +13,7 @@ std::string default_group(int64_t kernel_size, bool dense) {
 ModulePtr FloatLayerFactory::conv2d(int64_t in, int64_t out, int64_t kernel_size,
                                     const Conv2dOptions& options, const std::string&) {
   auto conv = std::make_shared<Conv2d>(in, out, kernel_size, options, gen_);
-  init::kaiming_normal_(conv->weight().data(), 0.0, init::FanMode::FanOut, "relu", gen_);
+  init::kaiming_normal_(conv->weight().data(), 0.0, fan_, "relu", gen_);
   if (conv->bias().defined()) init::zeros_(conv->bias().data());
   return conv;
 }
@@ -24,7 +24,7 @@ ModulePtr FloatLayerFactory::linear(int64_t in, int64_t out, bool bias, const st
     case LinearInit::PyTorchDefault:
       break;
     case LinearInit::KaimingNormalFanOut:
-      init::kaiming_normal_(fc->weight().data(), 0.0, init::FanMode::FanOut, "relu", gen_);
+      init::kaiming_normal_(fc->weight().data(), 0.0, fan_, "relu", gen_);
       break;
     case LinearInit::Normal001:
       init::normal_(fc->weight().data(), 0.0, 0.01, gen_);

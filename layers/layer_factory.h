@@ -7,6 +7,7 @@
 #include <string>
 
 #include "layers/conv2d.h"
+#include "layers/init.h"
 #include "layers/module.h"
 
 namespace lnx {
@@ -33,9 +34,11 @@ enum class LinearInit {
 
 class FloatLayerFactory final : public LayerFactory {
  public:
-  // Convolutions: Kaiming normal, fan_out, ReLU gain (all zoo networks); biases zero.
-  explicit FloatLayerFactory(LinearInit linear_init, Generator* gen = nullptr)
-      : linear_init_(linear_init), gen_(gen) {}
+  // Convolutions: Kaiming normal with ReLU gain, fan_out for all zoo networks unless `fan` says
+  // otherwise (it also applies to KaimingNormalFanOut linear layers); biases zero.
+  explicit FloatLayerFactory(LinearInit linear_init, Generator* gen = nullptr,
+                             init::FanMode fan = init::FanMode::FanOut)
+      : linear_init_(linear_init), gen_(gen), fan_(fan) {}
   ModulePtr conv2d(int64_t in, int64_t out, int64_t kernel_size, const Conv2dOptions& options,
                    const std::string& group = "") override;
   ModulePtr linear(int64_t in, int64_t out, bool bias, const std::string& group = "") override;
@@ -43,6 +46,7 @@ class FloatLayerFactory final : public LayerFactory {
  private:
   LinearInit linear_init_;
   Generator* gen_;
+  init::FanMode fan_;
 };
 
 }  // namespace lnx

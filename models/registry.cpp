@@ -73,8 +73,8 @@ LinearInit linear_init_for(const std::string& name) {
   return LinearInit::KaimingNormalFanOut;
 }
 
-ModulePtr build_float_model(const ModelSpec& spec, Generator* gen) {
-  FloatLayerFactory factory(linear_init_for(spec.name), gen);
+ModulePtr build_float_model(const ModelSpec& spec, Generator* gen, init::FanMode fan) {
+  FloatLayerFactory factory(linear_init_for(spec.name), gen, fan);
   return build_model(spec, factory);
 }
 

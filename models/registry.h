@@ -21,8 +21,10 @@ struct ModelSpec {
 };
 
 ModulePtr build_model(const ModelSpec& spec, LayerFactory& layers);
-// The float network with the architecture's usual initialisation.
-ModulePtr build_float_model(const ModelSpec& spec, Generator* gen = nullptr);
+// The float network with the architecture's usual initialisation; `fan` is the Kaiming rule's
+// fan for convolutions (and for the classifier where the architecture uses Kaiming there).
+ModulePtr build_float_model(const ModelSpec& spec, Generator* gen = nullptr,
+                            init::FanMode fan = init::FanMode::FanOut);
 // How the architecture initialises its float linear layers.
 LinearInit linear_init_for(const std::string& name);
 std::vector<std::string> model_names();

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "autograd/grad_mode.h"
 #include "core/random.h"
@@ -56,4 +57,28 @@ TEST_CASE("model zoo output shapes", "[models]") {
     const Variable y = net->forward(Variable(normal(c.input, 0, 1, &g)));
     CHECK(y.shape() == Shape{c.input[0], c.spec.num_classes});
   }
+}
+
+TEST_CASE("float zoo: the Kaiming fan is selectable", "[models]") {
+  ModelSpec spec;
+  spec.name = "resnet20";
+  auto std_of = [](const ModulePtr& m, const std::string& name) {
+    for (const auto& [n, p] : m->named_parameters()) {
+      if (n != name) continue;
+      const std::vector<float> v = p.data().to_vector<float>();
+      double sq = 0;
+      for (float f : v) sq += static_cast<double>(f) * f;
+      return std::sqrt(sq / static_cast<double>(v.size()));
+    }
+    FAIL("no parameter " << name);
+    return 0.0;
+  };
+  Generator g1(3), g2(3);
+  const ModulePtr out = build_float_model(spec, &g1);  // fan_out, the LilNetX reference's rule
+  const ModulePtr in = build_float_model(spec, &g2, init::FanMode::FanIn);
+  // Stem 3->16 3x3: fan_in 27, fan_out 144. Classifier 64->10: fan_in 64, fan_out 10.
+  CHECK(std_of(out, "conv1.weight") == Approx(std::sqrt(2.0 / 144)).epsilon(0.15));
+  CHECK(std_of(in, "conv1.weight") == Approx(std::sqrt(2.0 / 27)).epsilon(0.15));
+  CHECK(std_of(out, "fc.weight") == Approx(std::sqrt(2.0 / 10)).epsilon(0.15));
+  CHECK(std_of(in, "fc.weight") == Approx(std::sqrt(2.0 / 64)).epsilon(0.15));
 }

@@ -128,6 +128,8 @@ int bench_main(int argc, char** argv) {
   app.add_option("--device", device, "resnet20: cpu or cuda[:i]");
   bool lilnetx = false;
   app.add_flag("--lilnetx", lilnetx, "resnet20: the LilNetX objective instead of vanilla");
+  std::string model;
+  app.add_option("--model", model, "sparse: a trained .lnx file instead of random sparsity");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -138,7 +140,8 @@ int bench_main(int argc, char** argv) {
   if (what == "ops") bench_ops(batch, width, reps, gemm_n);
   if (what == "resnet20") bench_net(batch, width, reps, mode, lilnetx, device);
   if (what == "data") bench_data(data_root, workers);
-  if (what == "sparse") bench_sparse(reps, 0);
+  if (what == "sparse" && model.empty()) bench_sparse(reps, 0);
+  if (what == "sparse" && !model.empty()) bench_sparse_model(model, reps);
   if (what == "coder") bench_coder(reps);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

@@ -7,6 +7,7 @@
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
+#include "compress/lnx_format.h"
 #include "compress/sparse_inference.h"
 #include "compress/sparsity_stats.h"
 #include "core/backend.h"
@@ -15,6 +16,7 @@
 #include "core/random.h"
 #include "layers/batch_norm.h"
 #include "models/registry.h"
+#include "tools/lnx_model.h"
 
 namespace lnx::tools {
 namespace {
@@ -117,16 +119,21 @@ SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_
     for (int k = 0; k < (first ? 2 : 1); ++k) l.select(0, pick(l.size(0), gen)).zero_();
     if (first) l.select(1, pick(l.size(1), gen)).zero_();
   }
-  cn.net->eval();
+  SparseNetRow row = time_sparse_plans(cn.net, batch, reps, gen);
+  row.fraction = fraction;
+  return row;
+}
+
+SparseNetRow time_sparse_plans(const ModulePtr& net, int batch, int reps, Generator& gen) {
+  net->eval();
   NoGradGuard no_grad;
   const Tensor x = normal({batch, 3, 32, 32}, 0, 1, &gen);
-  cn.net->forward(Variable(x.slice(0, 0, 1)));  // sets each layer's output_pixels
+  net->forward(Variable(x.slice(0, 0, 1)));  // sets each layer's output_pixels
   SparsityStats total;
-  for (auto& [name, m] : cn.net->named_modules())
+  for (auto& [name, m] : net->named_modules())
     if (auto* lc = dynamic_cast<LatentConv2d*>(m))
       total += measure_sparsity(lc->decoded_weight().data(), lc->output_pixels());
   SparseNetRow row;
-  row.fraction = fraction;
   row.batch = batch;
   row.slice_sparsity = total.slice_sparsity();
   row.flops_ratio = total.flops_reduction();
@@ -135,7 +142,7 @@ SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_
   for (const SparseMode mode : {SparseMode::Dense, SparseMode::Structured, SparseMode::Sparse}) {
     SparsePlanOptions opt;
     opt.mode = mode;
-    plans.push_back(SparsePlan::build(cn.net, opt));
+    plans.push_back(SparsePlan::build(net, opt));
   }
   for (SparsePlan& plan : plans) runs.push_back([&plan, &x] { plan.run(x); });
   const std::vector<double> med = interleaved_medians(runs, 2, reps);
@@ -143,6 +150,23 @@ SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_
   row.structured_ms = med[1];
   row.sparse_ms = med[2];
   return row;
+}
+
+void bench_sparse_model(const std::string& path, int reps) {
+  const LoadedNetwork loaded = load_lnx_network(load_lnx_file(path));
+  Generator gen(0);
+  std::printf("%s: inference of the trained network (SparsePlan, batch norm folded; ms)\n",
+              path.c_str());
+  std::printf("%7s %7s %6s %9s %11s %9s %8s %6s\n", "slices", "flops/", "batch", "dense",
+              "structured", "sparse", "speedup", "eff");
+  for (const int batch : {1, 128}) {
+    const SparseNetRow r =
+        time_sparse_plans(loaded.net.model, batch, batch == 1 ? 4 * reps : reps, gen);
+    std::printf("%7.3f %7.2f %6d %9.3f %11.3f %9.3f %8.2f %6.2f\n", r.slice_sparsity, r.flops_ratio,
+                r.batch, r.dense_ms, r.structured_ms, r.sparse_ms, r.dense_ms / r.sparse_ms,
+                r.dense_ms / r.sparse_ms / r.flops_ratio);
+  }
+  std::printf("(%d threads; compare ratios within this run)\n", num_threads());
 }
 
 void bench_sparse(int reps, uint64_t seed) {

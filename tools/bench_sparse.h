@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "core/random.h"
+#include "layers/module.h"
+
 namespace lnx::tools {
 
 struct SparseKernelRow {
@@ -29,6 +32,13 @@ struct SparseNetRow {
 // ResNet-20 in LilNetX form with seeded latents, random slices zeroed plus a few whole input and
 // output channels, timed as SparsePlan in each mode (median of reps after warm-up).
 SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_t seed);
+
+// `net` (a LilNetX network) timed as SparsePlan in each mode on a random (batch, 3, 32, 32)
+// input, with the convolutions' slice sparsity and FLOPs reduction (fraction left 0).
+SparseNetRow time_sparse_plans(const ModulePtr& net, int batch, int reps, Generator& gen);
+
+// The trained network of a .lnx file at batch 1 and 128: `lilnetx bench sparse --model F`.
+void bench_sparse_model(const std::string& path, int reps);
 
 // Prints both tables for fractions 0.5, 0.7, 0.9 at batch 1 and 128; what the subcommand runs.
 void bench_sparse(int reps, uint64_t seed);

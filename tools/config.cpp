@@ -109,7 +109,8 @@ const std::vector<KeySpec>& schema() {
       {"network.mode",
        Type::String,
        "'fan_out'",
-       "fan used by the latent init",
+       "fan of the init: the latents' (LilNetX) or the Kaiming rule of float convolutions and "
+       "classifiers (vanilla)",
        {"fan_in", "fan_out"}},
       {"network.boundary", Type::Float, "3", "b of the init: var = 24/max_fan/((2b+1)^2-1)"},
       {"network.no_shift", Type::Bool, "true",

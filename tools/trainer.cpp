@@ -147,9 +147,13 @@ BuiltNetwork build_network_from_config(const Config& c, const DataShape& data) {
   spec.in_channels = data.in_channels;
   spec.cifar_stem = data.image_size <= 64;
   Generator init_gen(static_cast<uint64_t>(c.get<int64_t>("common.seed")));
-  if (c.get<bool>("network.vanilla")) return {build_float_model(spec, &init_gen), nullptr};
+  const bool fan_out = c.get<std::string>("network.mode") == "fan_out";
+  if (c.get<bool>("network.vanilla"))
+    return {
+        build_float_model(spec, &init_gen, fan_out ? init::FanMode::FanOut : init::FanMode::FanIn),
+        nullptr};
   LatentInit li = latent_init_for(spec, c.get<double>("network.boundary"));
-  li.fan_out = c.get<std::string>("network.mode") == "fan_out";
+  li.fan_out = fan_out;
   li.decoder_init = c.get<std::string>("network.init_type") == "identity" ? DecoderInit::Identity
                                                                           : DecoderInit::Normal;
   li.shift = !c.get<bool>("network.no_shift");
