@@ -179,8 +179,7 @@ Batch DataLoader::build(int64_t batch_index) const {
     } catch (const std::exception& ex) {
       fail("DataLoader: sample ", index, " (", dataset_->source(index), "): ", ex.what());
     }
-    const DType want = options_.byte_images ? DType::UInt8 : DType::Float32;
-    LNX_CHECK(e.image.defined() && e.image.dtype() == want && e.image.dim() == 3,
+    LNX_CHECK(e.image.defined() && e.image.dtype() == dtype && e.image.dim() == 3,
               "DataLoader: sample ", index, " (", dataset_->source(index), ") is ",
               e.image.defined() ? str(dtype_name(e.image.dtype()), " ", to_string(e.image.shape()))
                                 : std::string("undefined"),
