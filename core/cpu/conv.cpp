@@ -370,50 +370,30 @@ void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, c
   }
 }
 
-// y[j][v] = sum_k b[k][j] * a[v] + bias[j] as direct_gemm with tap offsets koff, for output
-// rows of 8 pixels: v counts pixels, and pixel v is at a + (v / 8) * ws + v % 8 + koff[k].
-void direct_gemm_rows8(const float* a, int64_t ws, const int64_t* koff, int64_t nv, const float* b,
-                       int64_t ldb, int64_t nj, int64_t depth, const float* bias, float* y,
-                       int64_t ldy) {
-  for (int64_t v0 = 0; v0 < nv; v0 += 48) {
-    const int64_t rem = std::min<int64_t>(48, nv - v0);  // a multiple of 8
-    const int mr = static_cast<int>((rem + 15) / 16);
-    const bool tail = rem % 16 != 0;
-    for (int64_t j0 = 0; j0 < nj; j0 += 8) {
-      const MicroArgs m{a + v0 / 8 * ws,
-                        ws,
-                        koff,
-                        b + j0,
-                        ldb,
-                        1,
-                        nullptr,
-                        depth,
-                        y + j0 * ldy + v0,
-                        ldy,
-                        bias ? bias + j0 : nullptr,
-                        false,
-                        true,
-                        static_cast<__mmask16>(tail ? 0xFF : 0xFFFF)};
-      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), tail, m);
-    }
-  }
+bool rows_fill_vectors(int64_t ow) {
+  return ow == 8 || ow % 16 == 0;
 }
 
-// direct_gemm_rows8 for output rows of ow pixels, ow a multiple of 16: pixel v is at
-// a + (v / ow) * ws + v % ow + koff[k], and whole vectors never straddle two rows.
-void direct_gemm_row_vectors(const float* a, int64_t ws, int64_t ow, const int64_t* koff,
-                             int64_t nv, const float* b, int64_t ldb, int64_t nj, int64_t depth,
-                             const float* bias, float* y, int64_t ldy) {
+// y[j][v] = sum_k b[k][j] * a[v] + bias[j] as direct_gemm with tap offsets koff, for output
+// rows of ow pixels whose vectors need no junk lanes: pixel v is at a + (v / ow) * ws + v % ow +
+// koff[k]. ow == 8: each vector holds two rows (Addr::RowPairs); ow a multiple of 16: vectors
+// start where rows do (Addr::RowVectors); rows_fill_vectors says which widths qualify.
+void direct_gemm_rows(const float* a, int64_t ws, int64_t ow, const int64_t* koff, int64_t nv,
+                      const float* b, int64_t ldb, int64_t nj, int64_t depth, const float* bias,
+                      float* y, int64_t ldy) {
+  const bool pairs = ow == 8;
   for (int64_t v0 = 0; v0 < nv; v0 += 48) {
-    const int64_t rem = std::min<int64_t>(48, nv - v0);  // a multiple of 16
-    const int mr = static_cast<int>(rem / 16);
+    const int64_t rem = std::min<int64_t>(48, nv - v0);  // a multiple of 8 (pairs) or 16
+    const int mr = static_cast<int>((rem + 15) / 16);
+    const bool tail = rem % 16 != 0;  // only with pairs: a last single row
     int64_t voff[3] = {};
-    for (int i = 0; i < mr; ++i) {
-      const int64_t v = v0 + 16 * i;
-      voff[i] = v / ow * ws + v % ow;
-    }
+    if (!pairs)
+      for (int i = 0; i < mr; ++i) {
+        const int64_t v = v0 + 16 * i;
+        voff[i] = v / ow * ws + v % ow;
+      }
     for (int64_t j0 = 0; j0 < nj; j0 += 8) {
-      const MicroArgs m{a,
+      const MicroArgs m{pairs ? a + v0 / 8 * ws : a,
                         ws,
                         koff,
                         b + j0,
@@ -425,10 +405,10 @@ void direct_gemm_row_vectors(const float* a, int64_t ws, int64_t ow, const int64
                         ldy,
                         bias ? bias + j0 : nullptr,
                         false,
-                        false,
-                        static_cast<__mmask16>(0xFFFF),
-                        voff};
-      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), false, m);
+                        pairs,
+                        static_cast<__mmask16>(tail ? 0xFF : 0xFFFF),
+                        pairs ? nullptr : voff};
+      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), tail, m);
     }
   }
 }
@@ -548,18 +528,11 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
       const float* xn = xp + n * g.c * g.hw;      // (C, H, W)
       float* yn = yp + n * g.o * g.ohw;           // (O, OH, OW)
       const float* xph = phase_image(xn, g, ph);  // (C, SH*SW, HS, WS)
-      if (g.ow == 8) {  // rows of 8: no junk lanes, so the kernel writes y directly
+      if (rows_fill_vectors(g.ow)) {              // no junk lanes, so the kernel writes y directly
         for (int64_t gi = 0; gi < g.groups; ++gi)
-          direct_gemm_rows8(xph + gi * g.cg * ph.chan, ph.ws, koff.data(), g.ohw,
-                            wt + gi * g.ck * g.og, g.og, g.og, g.ck, bp ? bp + gi * g.og : nullptr,
-                            yn + gi * g.og * g.ohw, g.ohw);
-        return;
-      }
-      if (g.ow % 16 == 0) {  // rows of whole vectors: no junk lanes either
-        for (int64_t gi = 0; gi < g.groups; ++gi)
-          direct_gemm_row_vectors(xph + gi * g.cg * ph.chan, ph.ws, g.ow, koff.data(), g.ohw,
-                                  wt + gi * g.ck * g.og, g.og, g.og, g.ck,
-                                  bp ? bp + gi * g.og : nullptr, yn + gi * g.og * g.ohw, g.ohw);
+          direct_gemm_rows(xph + gi * g.cg * ph.chan, ph.ws, g.ow, koff.data(), g.ohw,
+                           wt + gi * g.ck * g.og, g.og, g.og, g.ck, bp ? bp + gi * g.og : nullptr,
+                           yn + gi * g.og * g.ohw, g.ohw);
         return;
       }
       float* ywide = scratch(static_cast<size_t>(g.og * nv), 2);  // (OG, nv)
