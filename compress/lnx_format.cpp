@@ -19,6 +19,8 @@ constexpr uint64_t kSectionHeaderBytes = 16;  // tag, length, crc
 constexpr uint32_t kMaxDims = 8;
 constexpr int64_t kMaxDim = int64_t{1} << 31;
 constexpr int64_t kMaxChannels = 4096;
+constexpr uint32_t kMaxConfigBytes = 1u << 20;  // bounds what a deflated config may inflate to
+constexpr uint32_t kMaxLayers = 1u << 20;
 
 uint32_t crc32_of(const uint8_t* p, size_t n) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -31,6 +33,13 @@ uint32_t crc32_of(const uint8_t* p, size_t n) {
   return static_cast<uint32_t>(crc);
 }
 
+float read_value(const uint8_t* e, bool half) {
+  if (half) return half_to_float(static_cast<uint16_t>(e[0] | e[1] << 8));
+  uint32_t u = 0;
+  for (int k = 0; k < 4; ++k) u |= static_cast<uint32_t>(e[k]) << (8 * k);
+  return std::bit_cast<float>(u);
+}
+
 class Writer {
  public:
   void u8(uint8_t v) { out_.push_back(v); }
@@ -39,6 +48,7 @@ class Writer {
   void u64(uint64_t v) { le(v, 8); }
   void i32(int32_t v) { le(static_cast<uint32_t>(v), 4); }
   void f32(float v) { u32(std::bit_cast<uint32_t>(v)); }
+  void value(float v, bool half) { half ? u16(float_to_half(v)) : f32(v); }
   void bytes(const uint8_t* p, size_t n) { out_.insert(out_.end(), p, p + n); }
   // LEB128: 7 bits a byte, low bits first, the high bit set on all but the last byte.
   void varint(uint32_t v) {
@@ -56,7 +66,7 @@ class Writer {
   void tensor(const LnxTensor& t, bool half) {
     string(t.name);
     shape(t.shape);
-    for (float v : t.data) half ? u16(float_to_half(v)) : f32(v);
+    for (float v : t.data) value(v, half);
   }
   std::vector<uint8_t>& buffer() { return out_; }
 
@@ -154,16 +164,7 @@ class Reader {
     const int64_t n = count_fitting(t.shape, elem, what);
     t.data.resize(static_cast<size_t>(n));
     const uint8_t* b = take(static_cast<uint64_t>(n) * elem, what);
-    for (int64_t i = 0; i < n; ++i) {
-      const uint8_t* e = b + i * elem;
-      if (half) {
-        t.data[i] = half_to_float(static_cast<uint16_t>(e[0] | e[1] << 8));
-      } else {
-        uint32_t u = 0;
-        for (int k = 0; k < 4; ++k) u |= static_cast<uint32_t>(e[k]) << (8 * k);
-        t.data[i] = std::bit_cast<float>(u);
-      }
-    }
+    for (int64_t i = 0; i < n; ++i) t.data[i] = read_value(b + i * elem, half);
     return t;
   }
   void expect_end() const {
@@ -184,16 +185,31 @@ class Reader {
 
 // ---- payloads, version 1 ----
 
-std::vector<uint8_t> arch_payload(const LnxArch& a) {
+// Version 1 stores the config YAML as a string, version 2 deflated (zlib): a third of its bytes.
+std::vector<uint8_t> arch_payload(const LnxArch& a, uint32_t version) {
   Writer w;
   w.u32(static_cast<uint32_t>(a.num_classes));
   w.u32(static_cast<uint32_t>(a.in_channels));
   w.u32(static_cast<uint32_t>(a.image_size));
-  w.string(a.config_yaml);
+  if (version == 1) {
+    w.string(a.config_yaml);
+    return std::move(w.buffer());
+  }
+  LNX_CHECK(a.config_yaml.size() <= kMaxConfigBytes, "write_lnx: the config YAML has ",
+            a.config_yaml.size(), " bytes, at most ", kMaxConfigBytes, " fit");
+  uLongf packed_size = compressBound(static_cast<uLong>(a.config_yaml.size()));
+  std::vector<uint8_t> packed(packed_size);
+  const int rc =
+      compress2(packed.data(), &packed_size, reinterpret_cast<const Bytef*>(a.config_yaml.data()),
+                static_cast<uLong>(a.config_yaml.size()), Z_BEST_COMPRESSION);
+  LNX_CHECK(rc == Z_OK, "write_lnx: zlib could not deflate the config (code ", rc, ")");
+  w.u32(static_cast<uint32_t>(a.config_yaml.size()));
+  w.u32(static_cast<uint32_t>(packed_size));
+  w.bytes(packed.data(), packed_size);
   return std::move(w.buffer());
 }
 
-LnxArch read_arch_v1(Reader& r) {
+LnxArch read_arch(Reader& r, uint32_t version) {
   LnxArch a;
   a.num_classes = r.u32("number of classes");
   a.in_channels = r.u32("input channels");
@@ -204,7 +220,22 @@ LnxArch read_arch_v1(Reader& r) {
     r.bad(str("input channels are ", a.in_channels, ", expected 1 to 64"));
   if (a.image_size < 1 || a.image_size > 4096)
     r.bad(str("image size is ", a.image_size, ", expected 1 to 4096"));
-  a.config_yaml = r.string("config YAML");
+  if (version == 1) {
+    a.config_yaml = r.string("config YAML");
+    return a;
+  }
+  const uint32_t size = r.u32("config YAML length");
+  if (size > kMaxConfigBytes)
+    r.bad(str("config YAML length is ", size, ", expected at most ", kMaxConfigBytes));
+  const uint32_t packed = r.u32("deflated config length");
+  const uint8_t* p = r.take(packed, "deflated config");
+  std::string yaml(size, '\0');
+  uLongf got = size;
+  const int rc = uncompress(reinterpret_cast<Bytef*>(yaml.data()), &got, p, packed);
+  if (rc != Z_OK || got != size)
+    r.bad(str("the deflated config does not inflate to its ", size, " bytes (zlib code ", rc, ", ",
+              got, " bytes)"));
+  a.config_yaml = std::move(yaml);
   return a;
 }
 
@@ -284,6 +315,55 @@ LnxLatent read_latent_v1(Reader& r) {
   return l;
 }
 
+std::vector<uint8_t> code_payload(const LnxGroupCode& c) {
+  Writer w;
+  w.string(c.group);
+  w.u32(c.layers);
+  w.u32(c.layout_crc);
+  w.u64(c.stream.size());
+  w.bytes(c.stream.data(), c.stream.size());
+  return std::move(w.buffer());
+}
+
+LnxGroupCode read_code_v2(Reader& r) {
+  LnxGroupCode c;
+  c.group = r.string("group name");
+  r.set_label(c.group);
+  c.layers = r.u32("layer count");
+  if (c.layers < 1 || c.layers > kMaxLayers)
+    r.bad(str("layer count is ", c.layers, ", expected 1 to ", kMaxLayers));
+  c.layout_crc = r.u32("layout checksum");
+  const uint64_t n = r.u64("stream length");
+  const uint8_t* b = r.take(n, "rANS stream");
+  c.stream.assign(b, b + n);
+  return c;
+}
+
+std::vector<uint8_t> float_block_payload(const LnxFloatBlock& b, bool half) {
+  Writer w;
+  w.u8(half ? 1 : 0);
+  w.u32(b.tensors);
+  w.u32(b.layout_crc);
+  w.u64(b.values.size());
+  for (float v : b.values) w.value(v, half);
+  return std::move(w.buffer());
+}
+
+LnxFloatBlock read_float_block_v2(Reader& r, bool half) {
+  LnxFloatBlock b;
+  b.tensors = r.u32("tensor count");
+  b.layout_crc = r.u32("layout checksum");
+  const uint64_t n = r.u64("value count");
+  const uint64_t elem = half ? 2 : 4;
+  if (n > r.left() / elem)
+    r.bad(str("value count ", n, " needs ", n * elem, " bytes but only ", r.left(), " remain"));
+  if (b.tensors > n) r.bad(str(b.tensors, " tensors cannot share ", n, " values"));
+  const uint8_t* p = r.take(n * elem, "float values");
+  b.values.resize(static_cast<size_t>(n));
+  for (uint64_t i = 0; i < n; ++i) b.values[i] = read_value(p + i * elem, half);
+  return b;
+}
+
 std::vector<uint8_t> floats_payload(const std::vector<LnxTensor>& ts, bool half) {
   Writer w;
   w.u8(half ? 1 : 0);
@@ -326,23 +406,46 @@ std::string lnx_section_name(uint32_t tag) {
 }
 
 int64_t lnx_table_bytes(const FrequencyTable& t) {
-  return 1 + 4 + 4 + 2 * t.num_symbols();
+  int64_t bytes = 1 + 4 + 4;  // kind, min value, symbol count
+  for (uint32_t f : t.freq()) bytes += f < (1u << 7) ? 1 : f < (1u << 14) ? 2 : 3;
+  return bytes;
+}
+
+uint32_t lnx_layout_crc(const std::vector<LnxLayoutEntry>& entries) {
+  Writer w;
+  for (const LnxLayoutEntry& e : entries) {
+    w.string(e.name);
+    w.shape(e.shape);
+  }
+  return crc32_of(w.buffer().data(), w.buffer().size());
 }
 
 std::vector<uint8_t> write_lnx(const LnxModel& m) {
+  LNX_CHECK(m.version >= 1 && m.version <= kLnxVersion, "write_lnx: format version ", m.version,
+            ", expected 1 to ", kLnxVersion);
+  const bool v1 = m.version == 1;
+  LNX_CHECK(
+      v1 ? m.codes.empty() && m.float_block.values.empty() : m.latents.empty() && m.floats.empty(),
+      "write_lnx: version ", m.version, " stores ",
+      v1 ? "latents and named floats, not group codes or a float block"
+         : "group codes and a float block, not per-layer latents or named floats");
   for (const LnxGroup& g : m.groups)
     for (const LnxTensor& t : g.decoder) check_tensor(t);
   for (const LnxTensor& t : m.floats) check_tensor(t);
   for (const LnxTensor& t : m.priors) check_tensor(t);
   Writer w;
   w.bytes(reinterpret_cast<const uint8_t*>(kLnxMagic), 4);
-  w.u32(kLnxVersion);
-  const size_t count = 2 + m.groups.size() + m.latents.size() + (m.priors.empty() ? 0 : 1);
+  w.u32(m.version);
+  const size_t coded = v1 ? m.latents.size() : m.codes.size();
+  const size_t count = 2 + m.groups.size() + coded + (m.priors.empty() ? 0 : 1);
   w.u32(static_cast<uint32_t>(count));
-  write_section(w, LnxSection::Arch, arch_payload(m.arch));
+  write_section(w, LnxSection::Arch, arch_payload(m.arch, m.version));
   for (const LnxGroup& g : m.groups) write_section(w, LnxSection::Group, group_payload(g));
   for (const LnxLatent& l : m.latents) write_section(w, LnxSection::Latent, latent_payload(l));
-  write_section(w, LnxSection::Floats, floats_payload(m.floats, m.float16));
+  for (const LnxGroupCode& c : m.codes) write_section(w, LnxSection::Code, code_payload(c));
+  write_section(
+      w, LnxSection::Floats,
+      v1 ? floats_payload(m.floats, m.float16) : float_block_payload(m.float_block, m.float16));
   if (!m.priors.empty()) write_section(w, LnxSection::Prior, floats_payload(m.priors, false));
   return std::move(w.buffer());
 }
@@ -362,7 +465,7 @@ LnxModel read_lnx(const uint8_t* data, size_t size, const LnxReadOptions& option
     file.bad(str("section count ", count, " exceeds what ", file.left(), " bytes can hold"));
   m.header_bytes = kHeaderBytes;
   bool have_arch = false, have_floats = false, have_prior = false;
-  std::set<std::string> group_names, latent_names;
+  std::set<std::string> group_names, latent_names, code_names;
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t tag = file.u32("section tag");
     const uint64_t length = file.u64("section length");
@@ -382,7 +485,7 @@ LnxModel read_lnx(const uint8_t* data, size_t size, const LnxReadOptions& option
     switch (static_cast<LnxSection>(tag)) {
       case LnxSection::Arch:
         if (have_arch) r.bad("a second architecture section");
-        m.arch = read_arch_v1(r);
+        m.arch = read_arch(r, m.version);
         have_arch = true;
         break;
       case LnxSection::Group: {
@@ -393,6 +496,8 @@ LnxModel read_lnx(const uint8_t* data, size_t size, const LnxReadOptions& option
         break;
       }
       case LnxSection::Latent: {
+        if (m.version != 1)
+          r.bad(str("per-layer latent sections belong to version 1, not ", m.version));
         LnxLatent l = read_latent_v1(r);
         if (!group_names.count(l.group))
           r.bad(str("group '", l.group, "' has no table section before it"));
@@ -401,13 +506,26 @@ LnxModel read_lnx(const uint8_t* data, size_t size, const LnxReadOptions& option
         m.latents.push_back(std::move(l));
         break;
       }
+      case LnxSection::Code: {
+        if (m.version < 2) r.bad(str("group code sections begin with version 2, not ", m.version));
+        LnxGroupCode c = read_code_v2(r);
+        if (!group_names.count(c.group))
+          r.bad(str("group '", c.group, "' has no table section before it"));
+        if (!code_names.insert(c.group).second) r.bad("the group's code appears twice");
+        info.label = c.group;
+        m.codes.push_back(std::move(c));
+        break;
+      }
       case LnxSection::Floats: {
         if (have_floats) r.bad("a second float tensor section");
         const uint8_t precision = r.u8("precision");
         if (precision > 1)
           r.bad(str("precision ", int(precision), ", expected 0 (f32) or 1 (f16)"));
         m.float16 = precision == 1;
-        m.floats = read_tensors(r, m.float16);
+        if (m.version == 1)
+          m.floats = read_tensors(r, m.float16);
+        else
+          m.float_block = read_float_block_v2(r, m.float16);
         have_floats = true;
         break;
       }

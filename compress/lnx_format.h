@@ -15,13 +15,15 @@
 namespace lnx {
 
 inline constexpr char kLnxMagic[4] = {'L', 'N', 'X', '\x1a'};
-inline constexpr uint32_t kLnxVersion = 1;
+// The layout this program writes; it reads every version from 1 up to it.
+inline constexpr uint32_t kLnxVersion = 2;
 
 // Section tags, four ASCII bytes read as a little-endian u32.
 enum class LnxSection : uint32_t {
   Arch = 0x48435241,    // "ARCH"
   Group = 0x50525247,   // "GRRP"
-  Latent = 0x4e54414c,  // "LATN"
+  Latent = 0x4e54414c,  // "LATN" (version 1)
+  Code = 0x45444f43,    // "CODE" (version 2)
   Floats = 0x544f4c46,  // "FLOT"
   Prior = 0x4f495250,   // "PRIO"
 };
@@ -49,11 +51,31 @@ struct LnxGroup {
   std::vector<LnxTableKind> kinds;
 };
 
+// Version 1: one rANS stream per latent layer, with its name and shape.
 struct LnxLatent {
   std::string name;   // state-dict name of the latent, e.g. "layer1.0.conv1.weight"
   std::string group;  // its compression group
   std::vector<int64_t> shape;
   std::vector<uint8_t> stream;  // rANS bytes; element i uses table i % channels
+};
+
+// Version 2: one rANS stream per group over its layers' latents, concatenated in the
+// architecture's state-dict order. The architecture gives the layers and their shapes; the
+// count and the layout checksum catch a file that does not belong to it. One stream per group
+// pays the coder's ~4-byte flush once instead of once per layer.
+struct LnxGroupCode {
+  std::string group;
+  uint32_t layers = 0;
+  uint32_t layout_crc = 0;      // CRC-32 of the layers' names and shapes (lnx_layout_crc)
+  std::vector<uint8_t> stream;  // element i of the concatenation uses table i % channels
+};
+
+// Version 2: the float tensors' values, in the architecture's state-dict order, without names
+// or shapes (the architecture gives both).
+struct LnxFloatBlock {
+  uint32_t tensors = 0;
+  uint32_t layout_crc = 0;
+  std::vector<float> values;
 };
 
 struct LnxSectionInfo {
@@ -62,18 +84,30 @@ struct LnxSectionInfo {
   uint64_t bytes = 0;  // header included
 };
 
+// What one file holds. write_lnx writes `version`'s layout; version 1 uses `latents` and
+// `floats`, version 2 `codes` and `float_block`.
 struct LnxModel {
   uint32_t version = kLnxVersion;
   LnxArch arch;
   std::vector<LnxGroup> groups;
-  std::vector<LnxLatent> latents;
-  bool float16 = false;           // the FLOT section's storage precision
-  std::vector<LnxTensor> floats;  // biases, batch-norm parameters and statistics
-  std::vector<LnxTensor> priors;  // optional: not needed to decode
+  std::vector<LnxLatent> latents;   // version 1
+  std::vector<LnxGroupCode> codes;  // version 2
+  bool float16 = false;             // the FLOT section's storage precision
+  std::vector<LnxTensor> floats;    // version 1: biases, batch-norm parameters, statistics
+  LnxFloatBlock float_block;        // version 2: the same values, unnamed
+  std::vector<LnxTensor> priors;    // optional: not needed to decode
   // Filled by the reader: every section as found, and the header's size.
   std::vector<LnxSectionInfo> sections;
   uint64_t header_bytes = 0;
 };
+
+// CRC-32 of names and shapes in order: ties a version-2 CODE or FLOT section to the tensors of
+// the architecture it was written from.
+struct LnxLayoutEntry {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+uint32_t lnx_layout_crc(const std::vector<LnxLayoutEntry>& entries);
 
 // The bytes of a table in the file (kind, min value, symbol count, LEB128 frequencies).
 int64_t lnx_table_bytes(const FrequencyTable& t);

@@ -167,14 +167,50 @@ TEST_CASE("a ResNet-20 round trips through .lnx bit for bit", "[lnx]") {
     }
   }
   for (const GroupCompression& gc : f.compressed.groups) ideal += gc.coded_bits / 8;
-  for (const LnxLatent& l : f.compressed.file.latents)
-    coded += static_cast<double>(l.stream.size());
+  REQUIRE(f.compressed.file.codes.size() == 2);  // conv3x3 and dense: one stream each
+  for (const LnxGroupCode& c : f.compressed.file.codes)
+    coded += static_cast<double>(c.stream.size());
   const double overhead = coded / ideal - 1;
   WARN("resnet20 test network: file " << f.bytes.size() << " B, coded latents " << coded
                                       << " B, ideal " << ideal << " B, overhead " << 100 * overhead
                                       << "%");
   CHECK(overhead >= 0);
   CHECK(overhead < 0.005);
+}
+
+TEST_CASE("a version-1 file still opens, bit for bit, and version 2 is smaller", "[lnx]") {
+  CompressOptions o1;
+  o1.version = 1;
+  for (const bool half : {false, true}) {
+    INFO("float16 " << half);
+    o1.float16 = half;
+    CompressOptions o2;
+    o2.float16 = half;
+    Fixture v1 = make_fixture("resnet20", {10, 3, 32}, o1);
+    Fixture v2 = make_fixture("resnet20", {10, 3, 32}, o2);
+    REQUIRE(v1.bytes[4] == 1);
+    REQUIRE(v2.bytes[4] == 2);
+    REQUIRE(v1.compressed.file.latents.size() == 20);
+    REQUIRE(v1.compressed.file.codes.empty());
+    const LoadedNetwork a = open_bytes(v1.bytes), b = open_bytes(v2.bytes);
+    CHECK(a.latents == b.latents);
+    const StateDict sa = a.net.model->state_dict(), sb = b.net.model->state_dict();
+    for (const auto& [name, t] : sa) {
+      INFO(name);
+      if (t.dtype() == DType::Float32) CHECK(same_bits(t, sb.at(name)));
+    }
+    Generator g(4);
+    const Tensor x = normal({2, 3, 32, 32}, 0, 1, &g);
+    CHECK(same_bits(logits(*a.net.model, x), logits(*b.net.model, x)));
+    // Version 2 drops per-layer names, shapes, stream ends and float tensor names, and
+    // deflates the config.
+    CHECK(v2.bytes.size() + 2000 < v1.bytes.size());
+  }
+  LnxModel m = make_fixture("small_cnn", {10, 1, 28}, o1).compressed.file;
+  m.version = 2;  // per-layer latents in a version-2 file
+  CHECK_THROWS_WITH(write_lnx(m), Catch::Contains("version 2 stores group codes"));
+  m.version = 9;
+  CHECK_THROWS_WITH(write_lnx(m), Catch::Contains("format version 9, expected 1 to 2"));
 }
 
 TEST_CASE("float16 storage keeps floats within half precision and decoders exact", "[lnx]") {
@@ -320,9 +356,7 @@ TEST_CASE("the reader names the section and the problem", "[lnx][errors]") {
   const std::vector<uint8_t>& good = f.bytes;
   REQUIRE_NOTHROW(open_bytes(good));
   const auto secs = sections_of(good);
-  REQUIRE(secs.size() == f.compressed.file.sections.size() + 0 + 2 +
-                             f.compressed.file.groups.size() + f.compressed.file.latents.size() -
-                             f.compressed.file.sections.size());
+  REQUIRE(secs.size() == 2 + f.compressed.file.groups.size() + f.compressed.file.codes.size());
   auto throws = [](std::vector<uint8_t> b, const std::string& what) {
     INFO(what);
     CHECK_THROWS_WITH(open_bytes(b), Catch::Contains(what));
@@ -336,8 +370,8 @@ TEST_CASE("the reader names the section and the problem", "[lnx][errors]") {
   throws(std::vector<uint8_t>(good.begin(), good.end() - 3), "truncated");
   {
     auto b = good;
-    b[4] = 2;  // version 2: newer than this reader
-    throws(b, "format version 2 is not supported");
+    b[4] = 3;  // newer than this reader
+    throws(b, "format version 3 is not supported");
     b[4] = 0;
     throws(b, "format version 0 is not supported");
   }
@@ -374,35 +408,45 @@ TEST_CASE("the reader names the section and the problem", "[lnx][errors]") {
     fix_crc(b, secs[1]);
     throws(b, "frequencies sum to");
   }
-  {  // a latent's rANS stream cut short
+  {  // a group's rANS stream cut short
     LnxModel m = f.compressed.file;
-    m.latents[0].stream.resize(5);
-    throws(write_lnx(m), "layer '0.weight'");
+    m.codes[0].stream.resize(5);
+    throws(write_lnx(m), "group 'conv3x3' code");
   }
   {
     LnxModel m = f.compressed.file;
-    m.latents[0].shape[0] = 17;
-    throws(write_lnx(m), "the architecture expects [16, 1, 3, 3]");
+    m.codes[0].layers += 1;
+    throws(write_lnx(m), "layers, the architecture's group has");
+    m = f.compressed.file;
+    m.codes[0].layout_crc ^= 1;
+    throws(write_lnx(m), "names and shapes differ from the architecture's");
+    m = f.compressed.file;
+    m.codes.pop_back();
+    throws(write_lnx(m), "has no code section for group 'dense'");
+    m = f.compressed.file;
+    m.codes.push_back(m.codes[0]);
+    throws(write_lnx(m), "the group's code appears twice");
   }
   {
     LnxModel m = f.compressed.file;
-    m.latents.pop_back();
-    throws(write_lnx(m), "has no section for layer");
+    m.float_block.values.pop_back();
+    throws(write_lnx(m), "the architecture expects");
+    m = f.compressed.file;
+    m.float_block.tensors += 1;
+    throws(write_lnx(m), "the architecture expects");
+    m = f.compressed.file;
+    m.float_block.layout_crc ^= 1;
+    throws(write_lnx(m), "float tensors: names and shapes differ");
   }
-  {
-    LnxModel m = f.compressed.file;
-    m.latents[1].group = "dense";
-    throws(write_lnx(m), "the architecture puts it in 'conv3x3'");
-  }
-  {
-    LnxModel m = f.compressed.file;
-    m.floats.pop_back();
-    throws(write_lnx(m), "is missing");
-  }
-  {
-    LnxModel m = f.compressed.file;
-    m.floats[0].name = "nope.weight";
-    throws(write_lnx(m), "'nope.weight' is not part of the architecture");
+  {  // the deflated config damaged, its checksum made good again
+    auto b = good;
+    b[secs[0].payload + 24] ^= 0x5a;
+    fix_crc(b, secs[0]);
+    throws(b, "does not inflate");
+    b = good;
+    b[secs[0].payload + 12 + 2] = 0x40;  // the YAML length: 4 MiB
+    fix_crc(b, secs[0]);
+    throws(b, "config YAML length is");
   }
   {
     LnxModel m = f.compressed.file;
@@ -438,18 +482,70 @@ TEST_CASE("the reader names the section and the problem", "[lnx][errors]") {
     m.groups.push_back(m.groups[0]);
     throws(write_lnx(m), "the group appears twice");
     m = f.compressed.file;
-    m.latents.push_back(m.latents[0]);
-    throws(write_lnx(m), "the layer appears twice");
-    m = f.compressed.file;
-    m.floats.push_back(m.floats[0]);
-    throws(write_lnx(m), "appears twice");
-    m = f.compressed.file;
     m.groups[0].channels = 1;
     m.groups[0].tables.resize(1);
     m.groups[0].kinds.resize(1);
     throws(write_lnx(m), "1 channels, the architecture expects 9");
   }
   CHECK_THROWS_WITH(load_lnx_file("/nonexistent/x.lnx"), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("the version-1 reader names the section and the problem", "[lnx][errors]") {
+  CompressOptions o;
+  o.version = 1;
+  Fixture f = make_fixture("small_cnn", {10, 1, 28}, o);
+  REQUIRE_NOTHROW(open_bytes(f.bytes));
+  auto throws = [](const LnxModel& m, const std::string& what) {
+    INFO(what);
+    CHECK_THROWS_WITH(open_bytes(write_lnx(m)), Catch::Contains(what));
+  };
+  LnxModel m = f.compressed.file;
+  m.latents[0].stream.resize(5);
+  throws(m, "layer '0.weight'");
+  m = f.compressed.file;
+  m.latents[0].shape[0] = 17;
+  throws(m, "the architecture expects [16, 1, 3, 3]");
+  m = f.compressed.file;
+  m.latents.pop_back();
+  throws(m, "has no section for layer");
+  m = f.compressed.file;
+  m.latents[1].group = "dense";
+  throws(m, "the architecture puts it in 'conv3x3'");
+  m = f.compressed.file;
+  m.latents.push_back(m.latents[0]);
+  throws(m, "the layer appears twice");
+  m = f.compressed.file;
+  m.floats.pop_back();
+  throws(m, "is missing");
+  m = f.compressed.file;
+  m.floats[0].name = "nope.weight";
+  throws(m, "'nope.weight' is not part of the architecture");
+  m = f.compressed.file;
+  m.floats.push_back(m.floats[0]);
+  throws(m, "appears twice");
+  // A section of the other version, spliced in before the float section, is refused by name.
+  const Fixture f2 = make_fixture("small_cnn", {10, 1, 28});
+  auto splice = [](std::vector<uint8_t> into, const std::vector<uint8_t>& from, uint32_t tag) {
+    const auto to = sections_of(into);
+    for (const SectionAt& s : sections_of(from)) {
+      uint32_t t = 0;
+      for (int k = 0; k < 4; ++k) t |= static_cast<uint32_t>(from[s.head + k]) << (8 * k);
+      if (t != tag) continue;
+      const SectionAt& floats = to[to.size() - 1];
+      into.insert(into.begin() + static_cast<std::ptrdiff_t>(floats.head),
+                  from.begin() + static_cast<std::ptrdiff_t>(s.head),
+                  from.begin() + static_cast<std::ptrdiff_t>(s.payload + s.length));
+      into[8] += 1;  // one more section
+      return into;
+    }
+    FAIL("no such section");
+    return into;
+  };
+  CHECK_THROWS_WITH(
+      open_bytes(splice(f2.bytes, f.bytes, static_cast<uint32_t>(LnxSection::Latent))),
+      Catch::Contains("(LATN): per-layer latent sections belong to version 1"));
+  CHECK_THROWS_WITH(open_bytes(splice(f.bytes, f2.bytes, static_cast<uint32_t>(LnxSection::Code))),
+                    Catch::Contains("(CODE): group code sections begin with version 2"));
 }
 
 TEST_CASE("flipped and truncated bytes give lnx::Error, never a crash", "[lnx][mutation]") {

@@ -155,7 +155,9 @@ int inspect_main(int argc, char** argv) {
   std::map<std::string, const LnxGroup*> groups;
   for (const LnxGroup& g : file.groups) groups[g.name] = &g;
 
-  std::printf("%-28s %-16s %9s %7s %7s %9s %9s %10s %10s\n", "layer", "shape", "bytes", "bits/w",
+  // Per layer: its ideal code length under the stored tables (a version-2 stream interleaves a
+  // group's layers, so only a group's real bytes exist); per group: the real stream bytes.
+  std::printf("%-28s %-16s %9s %7s %7s %9s %9s %10s %10s\n", "layer", "shape", "ideal B", "bits/w",
               "slices0", "in0", "out0", "MFLOPs", "sparse");
   SparsityStats total;
   struct GroupSums {
@@ -164,26 +166,30 @@ int inspect_main(int argc, char** argv) {
     int64_t coded = 0;
   };
   std::map<std::string, GroupSums> sums;
-  for (const LnxLatent& l : file.latents) {
-    const LatentLayer& layer = *layers.at(l.name);
-    const std::vector<int32_t>& q = net.latents.at(l.name);
-    const LnxGroup& g = *groups.at(l.group);
-    GroupSums& s = sums[l.group];
+  for (const LnxLatent& l : file.latents) sums[l.group].coded += std::ssize(l.stream);
+  for (const LnxGroupCode& c : file.codes) sums[c.group].coded += std::ssize(c.stream);
+  for (const auto& [name, t] : net.net.model->state_dict()) {
+    const auto it = layers.find(name);
+    if (it == layers.end()) continue;
+    const LatentLayer& layer = *it->second;
+    const std::vector<int32_t>& q = net.latents.at(name);
+    const LnxGroup& g = *groups.at(layer.group().name());
+    GroupSums& s = sums[g.name];
     s.rows.insert(s.rows.end(), q.begin(), q.end());
-    for (size_t i = 0; i < q.size(); ++i)
-      s.ideal_bits += g.tables[i % g.tables.size()].cost_bits(q[i]);
-    s.coded += static_cast<int64_t>(l.stream.size());
+    double bits = 0;
+    for (size_t i = 0; i < q.size(); ++i) bits += g.tables[i % g.tables.size()].cost_bits(q[i]);
+    s.ideal_bits += bits;
     const std::vector<float> qf(q.begin(), q.end());
     const SparsityStats st =
-        measure_sparsity(from_vector(qf, l.shape), layer.output_pixels(), layer.conv_groups());
-    if (l.shape.size() == 4) total += st;
-    std::string shape = to_string(Shape(l.shape));
-    std::printf(
-        "%-28s %-16s %9zu %7.3f %6.1f%% %4lld/%-4lld %4lld/%-4lld %10.3f %10.3f\n", l.name.c_str(),
-        shape.c_str(), l.stream.size(), 8.0 * l.stream.size() / q.size(), 100 * st.slice_sparsity(),
-        static_cast<long long>(st.zero_in_channels), static_cast<long long>(st.in_channels),
-        static_cast<long long>(st.zero_out_channels), static_cast<long long>(st.out_channels),
-        st.dense_flops / 1e6, st.sparse_flops / 1e6);
+        measure_sparsity(from_vector(qf, t.shape()), layer.output_pixels(), layer.conv_groups());
+    if (t.dim() == 4) total += st;
+    const std::string shape = to_string(t.shape());
+    std::printf("%-28s %-16s %9.1f %7.3f %6.1f%% %4lld/%-4lld %4lld/%-4lld %10.3f %10.3f\n",
+                name.c_str(), shape.c_str(), bits / 8, bits / q.size(), 100 * st.slice_sparsity(),
+                static_cast<long long>(st.zero_in_channels), static_cast<long long>(st.in_channels),
+                static_cast<long long>(st.zero_out_channels),
+                static_cast<long long>(st.out_channels), st.dense_flops / 1e6,
+                st.sparse_flops / 1e6);
   }
   std::printf("convolutions: slice sparsity %.1f%%, FLOPs %.3f M -> %.3f M (%.2fx)\n\n",
               100 * total.slice_sparsity(), total.dense_flops / 1e6, total.sparse_flops / 1e6,

@@ -43,6 +43,24 @@ std::string shape_text(const std::vector<int64_t>& s) {
   return to_string(Shape(s));
 }
 
+// The network's entries of one part in state-dict order: the order of a version-2 file.
+std::vector<std::pair<std::string, Tensor>> ordered_entries(
+    const StateDict& sd, Part part, const std::map<std::string, const LatentLayer*>& latents,
+    const std::string& group = "") {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& [name, t] : sd) {
+    const Entry e = classify(name, t, latents);
+    if (e.part == part && (group.empty() || e.group == group)) out.emplace_back(name, t);
+  }
+  return out;
+}
+
+uint32_t layout_crc(const std::vector<std::pair<std::string, Tensor>>& entries) {
+  std::vector<LnxLayoutEntry> layout;
+  for (const auto& [name, t] : entries) layout.push_back({name, t.shape()});
+  return lnx_layout_crc(layout);
+}
+
 // The network's float entries of one part, by name, for checking a file against.
 std::map<std::string, Tensor> entries_of(const StateDict& sd, Part part,
                                          const std::map<std::string, const LatentLayer*>& latents) {
@@ -70,6 +88,90 @@ void load_tensors(const std::vector<LnxTensor>& got, const std::map<std::string,
     for (const auto& [name, t] : want)
       LNX_CHECK(seen.count(name), "lnx: ", where, ": tensor '", name, "' of shape ",
                 to_string(t.shape()), " is missing");
+}
+
+// Version 1: a stream per layer, named and shaped; named float tensors.
+void load_latents_v1(const LnxModel& file, const StateDict& sd,
+                     const std::map<std::string, const LatentLayer*>& latents,
+                     const std::map<std::string, const LnxGroup*>& file_groups, LoadedNetwork& out,
+                     StateDict& load) {
+  // Latents: every latent layer once, its shape from the architecture bounding the decode.
+  for (const LnxLatent& l : file.latents) {
+    const std::string where = str("layer '", l.name, "'");
+    const auto it = latents.find(l.name);
+    LNX_CHECK(it != latents.end(), "lnx: ", where, ": not a latent layer of the architecture");
+    const Tensor& ref = sd.at(l.name);
+    LNX_CHECK(ref.shape() == Shape(l.shape), "lnx: ", where, ": shape ", shape_text(l.shape),
+              ", the architecture expects ", to_string(ref.shape()));
+    LNX_CHECK(it->second->group().name() == l.group, "lnx: ", where, ": group '", l.group,
+              "', the architecture puts it in '", it->second->group().name(), "'");
+    std::vector<int32_t> q;
+    try {
+      q = rans_decode(l.stream.data(), l.stream.size(), ref.numel(),
+                      file_groups.at(l.group)->tables);
+    } catch (const Error& e) {
+      fail("lnx: ", where, ": ", e.what());
+    }
+    std::vector<float> v(q.begin(), q.end());
+    load.set(l.name, from_vector(v, ref.shape()));
+    out.latents[l.name] = std::move(q);
+  }
+  for (const auto& [name, layer] : latents)
+    LNX_CHECK(out.latents.count(name), "lnx: the file has no section for layer '", name, "'");
+
+  load_tensors(file.floats, entries_of(sd, Part::Float, latents), "float tensors", load, true);
+}
+
+// Version 2: a stream per group over its layers in state-dict order; the floats unnamed in
+// state-dict order. The architecture gives every count and shape; the file's own counts and
+// layout checksums must agree with it before anything is decoded.
+void load_latents_v2(const LnxModel& file, const StateDict& sd,
+                     const std::map<std::string, const LatentLayer*>& latents,
+                     const std::map<std::string, const LnxGroup*>& file_groups, LoadedNetwork& out,
+                     StateDict& load) {
+  for (const LnxGroupCode& c : file.codes) {
+    const std::string where = str("group '", c.group, "' code");
+    const auto layers = ordered_entries(sd, Part::Latent, latents, c.group);
+    LNX_CHECK(c.layers == layers.size(), "lnx: ", where, ": ", c.layers,
+              " layers, the architecture's group has ", layers.size());
+    LNX_CHECK(c.layout_crc == layout_crc(layers), "lnx: ", where,
+              ": the layers' names and shapes differ from the architecture's (layout checksum)");
+    int64_t total = 0;
+    for (const auto& [name, t] : layers) total += t.numel();
+    std::vector<int32_t> q;
+    try {
+      q = rans_decode(c.stream.data(), c.stream.size(), total, file_groups.at(c.group)->tables);
+    } catch (const Error& e) {
+      fail("lnx: ", where, ": ", e.what());
+    }
+    int64_t at = 0;
+    for (const auto& [name, t] : layers) {
+      std::vector<int32_t> v(q.begin() + at, q.begin() + at + t.numel());
+      at += t.numel();
+      load.set(name, from_vector(std::vector<float>(v.begin(), v.end()), t.shape()));
+      out.latents[name] = std::move(v);
+    }
+  }
+  for (const auto& [name, layer] : latents)
+    LNX_CHECK(out.latents.count(name), "lnx: the file has no code section for group '",
+              layer->group().name(), "' (layer '", name, "')");
+
+  const LnxFloatBlock& b = file.float_block;
+  const auto floats = ordered_entries(sd, Part::Float, latents);
+  int64_t total = 0;
+  for (const auto& [name, t] : floats) total += t.numel();
+  LNX_CHECK(b.tensors == floats.size() && static_cast<int64_t>(b.values.size()) == total,
+            "lnx: float tensors: ", b.tensors, " tensors of ", b.values.size(),
+            " values, the architecture expects ", floats.size(), " of ", total);
+  LNX_CHECK(
+      b.layout_crc == layout_crc(floats),
+      "lnx: float tensors: names and shapes differ from the architecture's (layout checksum)");
+  int64_t at = 0;
+  for (const auto& [name, t] : floats) {
+    std::vector<float> v(b.values.begin() + at, b.values.begin() + at + t.numel());
+    at += t.numel();
+    load.set(name, from_vector(v, t.shape()));
+  }
 }
 
 }  // namespace
@@ -118,15 +220,37 @@ Compressed compress_network(const Config& config, const DataShape& shape, const 
     out.groups.push_back(gc);
     f.groups.push_back(std::move(lg));
   }
+  f.version = options.version;
+  const bool v1 = f.version == 1;
   const auto latents = latent_layers_by_name(model);
-  for (const auto& [name, t] : model.state_dict()) {
+  const StateDict sd = model.state_dict();
+  if (!v1) {  // one stream per group over its layers, in state-dict order
+    for (const LnxGroup& g : f.groups) {
+      const auto layers = ordered_entries(sd, Part::Latent, latents, g.name);
+      if (layers.empty()) continue;
+      std::vector<int32_t> q;
+      for (const auto& [name, t] : layers) {
+        const std::vector<int32_t> v = latent_integers(t, name);
+        q.insert(q.end(), v.begin(), v.end());
+      }
+      f.codes.push_back({g.name, static_cast<uint32_t>(layers.size()), layout_crc(layers),
+                         rans_encode(q, tables.at(g.name))});
+    }
+    const auto floats = ordered_entries(sd, Part::Float, latents);
+    f.float_block = {static_cast<uint32_t>(floats.size()), layout_crc(floats), {}};
+    for (const auto& [name, t] : floats) {
+      const std::vector<float> v = t.contiguous().cpu().to_vector<float>();
+      f.float_block.values.insert(f.float_block.values.end(), v.begin(), v.end());
+    }
+  }
+  for (const auto& [name, t] : sd) {
     const Entry e = classify(name, t, latents);
     switch (e.part) {
-      case Part::Latent: {
-        const std::vector<int32_t> q = latent_integers(t, name);
-        f.latents.push_back({name, e.group, t.shape(), rans_encode(q, tables.at(e.group))});
+      case Part::Latent:
+        if (v1)
+          f.latents.push_back({name, e.group, t.shape(),
+                               rans_encode(latent_integers(t, name), tables.at(e.group))});
         break;
-      }
       case Part::Decoder:
         for (LnxGroup& g : f.groups)
           if (g.name == e.group) g.decoder.push_back(to_lnx(name, t));
@@ -135,7 +259,7 @@ Compressed compress_network(const Config& config, const DataShape& shape, const 
         if (options.with_prior) f.priors.push_back(to_lnx(name, t));
         break;
       case Part::Float:
-        f.floats.push_back(to_lnx(name, t));
+        if (v1) f.floats.push_back(to_lnx(name, t));
         break;
       case Part::Skip:
         break;
@@ -204,31 +328,10 @@ LoadedNetwork load_lnx_network(const LnxModel& file, const LoadOptions& options)
     LNX_CHECK(file_groups.count(g->name()), "lnx: the file has no section for group '", g->name(),
               "' of the architecture's network");
 
-  // Latents: every latent layer once, its shape from the architecture bounding the decode.
-  for (const LnxLatent& l : file.latents) {
-    const std::string where = str("layer '", l.name, "'");
-    const auto it = latents.find(l.name);
-    LNX_CHECK(it != latents.end(), "lnx: ", where, ": not a latent layer of the architecture");
-    const Tensor& ref = sd.at(l.name);
-    LNX_CHECK(ref.shape() == Shape(l.shape), "lnx: ", where, ": shape ", shape_text(l.shape),
-              ", the architecture expects ", to_string(ref.shape()));
-    LNX_CHECK(it->second->group().name() == l.group, "lnx: ", where, ": group '", l.group,
-              "', the architecture puts it in '", it->second->group().name(), "'");
-    std::vector<int32_t> q;
-    try {
-      q = rans_decode(l.stream.data(), l.stream.size(), ref.numel(),
-                      file_groups.at(l.group)->tables);
-    } catch (const Error& e) {
-      fail("lnx: ", where, ": ", e.what());
-    }
-    std::vector<float> v(q.begin(), q.end());
-    load.set(l.name, from_vector(v, ref.shape()));
-    out.latents[l.name] = std::move(q);
-  }
-  for (const auto& [name, layer] : latents)
-    LNX_CHECK(out.latents.count(name), "lnx: the file has no section for layer '", name, "'");
-
-  load_tensors(file.floats, entries_of(sd, Part::Float, latents), "float tensors", load, true);
+  if (file.version == 1)
+    load_latents_v1(file, sd, latents, file_groups, out, load);
+  else
+    load_latents_v2(file, sd, latents, file_groups, out, load);
   load_tensors(file.priors, entries_of(sd, Part::Prior, latents), "prior", load, false);
   out.net.model->load_state_dict(load, false);
   out.net.model->eval();

@@ -22,6 +22,7 @@ struct CompressOptions {
   bool float16 = false;     // biases and batch-norm tensors as float16
   bool with_prior = false;  // store the prior's parameters (not needed to decode)
   TableSource tables = TableSource::Auto;
+  uint32_t version = kLnxVersion;  // 1 writes the old layout, for readers of version 1 only
 };
 
 struct GroupCompression {
