@@ -197,6 +197,10 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       {{2, 6, 5, 16}, 10, 3, params(1, 1, 1, 2)},    // 80 pixels: a two-vector last block
       {{2, 3, 3, 48}, 5, 3, params(1, 1, 1, 1)},     // three vectors per row
       {{2, 4, 8, 16}, 4, 3, params(1, 2, 2, 1)},     // dilated
+      // Four vectors left: one 4 x 6 block (v_block) instead of 3 + 1.
+      {{3, 16, 8, 8}, 13, 3, params(1, 1, 1, 1)},  // 8x8 row pairs; 13 channels = 6 + 6 + 1
+      {{2, 5, 5, 7}, 52, 3, params(1, 1, 1, 1)},   // 52 positions and channels: masked tails
+      {{2, 8, 4, 16}, 64, 3, params(1, 1, 1, 1)},  // rows of 16; 64 channels in the weight grad
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);

@@ -209,8 +209,9 @@ int64_t tile_rows(const Geom& g) {
 #if defined(__AVX512F__)
 // The micro-kernel computes
 // y[j][v] (+)= sum_k b[k][j] * a[k][v] for a block of up to 48 v (MR vectors of 16) and 8 j in
-// 24 accumulators: per step k it loads MR vectors of a and broadcasts 8 values of b. The a
-// block (depth x 192 bytes) stays in L1 while the j blocks sweep over it.
+// 24 accumulators (or 64 v and 6 j, see v_block): per step k it loads MR vectors of a and
+// broadcasts 8 values of b. The a block (depth x 192 bytes) stays in L1 while the j blocks sweep
+// over it.
 //   forward:         v = pixels, j = output channels, k = taps (a = image taps, b = w^T)
 //   weight gradient: v = output channels, j = taps, k = pixels (a = grad_y^T, b = image taps)
 //   column gradient: v = pixels, j = column rows, k = output channels (a = grad_y, b = w)
@@ -302,6 +303,7 @@ void micro_kernel(const MicroArgs& m) {
 
 template <int MR, bool Tail, Addr Mode>
 void micro_nr(int nr, const MicroArgs& m) {
+  static_assert(MR <= 4);
   switch (nr) {
     case 1:
       return micro_kernel<MR, 1, Tail, Mode>(m);
@@ -313,12 +315,15 @@ void micro_nr(int nr, const MicroArgs& m) {
       return micro_kernel<MR, 4, Tail, Mode>(m);
     case 5:
       return micro_kernel<MR, 5, Tail, Mode>(m);
-    case 6:
-      return micro_kernel<MR, 6, Tail, Mode>(m);
-    case 7:
-      return micro_kernel<MR, 7, Tail, Mode>(m);
     default:
-      return micro_kernel<MR, 8, Tail, Mode>(m);
+      break;
+  }
+  if constexpr (MR == 4) {  // 4 x 6 accumulators: 32 registers hold no more
+    return micro_kernel<MR, 6, Tail, Mode>(m);
+  } else {
+    if (nr == 6) return micro_kernel<MR, 6, Tail, Mode>(m);
+    if (nr == 7) return micro_kernel<MR, 7, Tail, Mode>(m);
+    return micro_kernel<MR, 8, Tail, Mode>(m);
   }
 }
 
@@ -327,11 +332,26 @@ void micro_mr(int mr, int nr, bool tail, const MicroArgs& m) {
   if (tail) {
     if (mr == 1) return micro_nr<1, true, Mode>(nr, m);
     if (mr == 2) return micro_nr<2, true, Mode>(nr, m);
+    if (mr == 4) return micro_nr<4, true, Mode>(nr, m);
     return micro_nr<3, true, Mode>(nr, m);
   }
   if (mr == 1) return micro_nr<1, false, Mode>(nr, m);
   if (mr == 2) return micro_nr<2, false, Mode>(nr, m);
+  if (mr == 4) return micro_nr<4, false, Mode>(nr, m);
   return micro_nr<3, false, Mode>(nr, m);
+}
+
+// Vectors in the next block of v, and the j step that goes with it. Blocks of 3 vectors x 8 j
+// (24 accumulators; 11 loads per 24 FMAs), but a remainder of one vector would run a 1 x 8
+// block at 9 loads per 8 FMAs, load-bound at a third of the speed: 3 + 1 vectors become one
+// 4 x 6 block instead. Every ResNet row count (64 pixels at 8x8, 256 at 16x16, 1024 at 32x32)
+// and channel count 64 or 256 ends in such a remainder.
+struct VBlock {
+  int vectors, j_step;
+};
+VBlock v_block(int64_t vectors_left) {
+  if (vectors_left == 4) return {4, 6};
+  return {static_cast<int>(std::min<int64_t>(3, vectors_left)), 8};
 }
 
 void micro(int mr, int nr, bool tail, const MicroArgs& m) {
@@ -346,11 +366,12 @@ void micro(int mr, int nr, bool tail, const MicroArgs& m) {
 void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, const float* b,
                  int64_t ldb, int64_t bstride, const int64_t* joff, int64_t nj, int64_t depth,
                  const float* bias, bool accumulate, float* y, int64_t ldy) {
-  for (int64_t v0 = 0; v0 < nv; v0 += 48) {
-    const int64_t rem = std::min<int64_t>(48, nv - v0);
-    const int mr = static_cast<int>((rem + 15) / 16);
+  for (int64_t v0 = 0; v0 < nv;) {
+    const VBlock blk = v_block((nv - v0 + 15) / 16);
+    const int64_t rem = std::min<int64_t>(16 * blk.vectors, nv - v0);
+    const int mr = blk.vectors;
     const int last = static_cast<int>(rem - 16 * (mr - 1));
-    for (int64_t j0 = 0; j0 < nj; j0 += 8) {
+    for (int64_t j0 = 0; j0 < nj; j0 += blk.j_step) {
       const MicroArgs m{a + v0,
                         lda,
                         koff,
@@ -365,8 +386,9 @@ void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, c
                         accumulate,
                         false,
                         static_cast<__mmask16>((1u << last) - 1u)};
-      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), last != 16, m);
+      micro(mr, static_cast<int>(std::min<int64_t>(blk.j_step, nj - j0)), last != 16, m);
     }
+    v0 += rem;
   }
 }
 
@@ -382,17 +404,18 @@ void direct_gemm_rows(const float* a, int64_t ws, int64_t ow, const int64_t* kof
                       const float* b, int64_t ldb, int64_t nj, int64_t depth, const float* bias,
                       float* y, int64_t ldy) {
   const bool pairs = ow == 8;
-  for (int64_t v0 = 0; v0 < nv; v0 += 48) {
-    const int64_t rem = std::min<int64_t>(48, nv - v0);  // a multiple of 8 (pairs) or 16
-    const int mr = static_cast<int>((rem + 15) / 16);
+  for (int64_t v0 = 0; v0 < nv;) {
+    const VBlock blk = v_block((nv - v0 + 15) / 16);
+    const int64_t rem = std::min<int64_t>(16 * blk.vectors, nv - v0);  // a multiple of 8 or 16
+    const int mr = blk.vectors;
     const bool tail = rem % 16 != 0;  // only with pairs: a last single row
-    int64_t voff[3] = {};
+    int64_t voff[4] = {};
     if (!pairs)
       for (int i = 0; i < mr; ++i) {
         const int64_t v = v0 + 16 * i;
         voff[i] = v / ow * ws + v % ow;
       }
-    for (int64_t j0 = 0; j0 < nj; j0 += 8) {
+    for (int64_t j0 = 0; j0 < nj; j0 += blk.j_step) {
       const MicroArgs m{pairs ? a + v0 / 8 * ws : a,
                         ws,
                         koff,
@@ -408,8 +431,9 @@ void direct_gemm_rows(const float* a, int64_t ws, int64_t ow, const int64_t* kof
                         pairs,
                         static_cast<__mmask16>(tail ? 0xFF : 0xFFFF),
                         pairs ? nullptr : voff};
-      micro(mr, static_cast<int>(std::min<int64_t>(8, nj - j0)), tail, m);
+      micro(mr, static_cast<int>(std::min<int64_t>(blk.j_step, nj - j0)), tail, m);
     }
+    v0 += rem;
   }
 }
 
