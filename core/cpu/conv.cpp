@@ -401,8 +401,8 @@ bool rows_fill_vectors(int64_t ow) {
 // koff[k]. ow == 8: each vector holds two rows (Addr::RowPairs); ow a multiple of 16: vectors
 // start where rows do (Addr::RowVectors); rows_fill_vectors says which widths qualify.
 void direct_gemm_rows(const float* a, int64_t ws, int64_t ow, const int64_t* koff, int64_t nv,
-                      const float* b, int64_t ldb, int64_t nj, int64_t depth, const float* bias,
-                      float* y, int64_t ldy) {
+                      const float* b, int64_t ldb, int64_t bstride, int64_t nj, int64_t depth,
+                      const float* bias, float* y, int64_t ldy) {
   const bool pairs = ow == 8;
   for (int64_t v0 = 0; v0 < nv;) {
     const VBlock blk = v_block((nv - v0 + 15) / 16);
@@ -419,9 +419,9 @@ void direct_gemm_rows(const float* a, int64_t ws, int64_t ow, const int64_t* kof
       const MicroArgs m{pairs ? a + v0 / 8 * ws : a,
                         ws,
                         koff,
-                        b + j0,
+                        b + j0 * bstride,
                         ldb,
-                        1,
+                        bstride,
                         nullptr,
                         depth,
                         y + j0 * ldy + v0,
@@ -539,9 +539,17 @@ void for_each_image(const Geom& g, F&& f) {
 }  // namespace
 
 #if defined(__AVX512F__)
-// The forward pass over all images with the direct kernel; wt holds each group's weights
-// transposed to (CK, OG) so the kernel broadcasts contiguous rows.
-void forward_direct(const float* xp, const Geom& g, const float* wt, const float* bp, float* yp) {
+// Where the kernel finds weight (tap k, output channel j) of a group: at w + k * ldb + j * bstride.
+// The forward pass reads the weight as stored, (OG, CK) per group: no transposed copy, which at
+// batch 1 (and in sparse inference's small chunks) cost as much as the convolution itself.
+struct WeightLayout {
+  int64_t ldb, bstride;
+};
+
+// The forward pass over all images with the direct kernel; group gi's weights start at
+// w + gi * CK * OG.
+void forward_direct(const float* xp, const Geom& g, const float* w, WeightLayout wl,
+                    const float* bp, float* yp) {
   if (!g.is_pointwise()) {
     // No column matrix: the kernel reads the taps from the phase image through per-row offsets
     // (see Phases); the junk positions are dropped when the rows are copied out.
@@ -555,14 +563,15 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
       if (rows_fill_vectors(g.ow)) {              // no junk lanes, so the kernel writes y directly
         for (int64_t gi = 0; gi < g.groups; ++gi)
           direct_gemm_rows(xph + gi * g.cg * ph.chan, ph.ws, g.ow, koff.data(), g.ohw,
-                           wt + gi * g.ck * g.og, g.og, g.og, g.ck, bp ? bp + gi * g.og : nullptr,
-                           yn + gi * g.og * g.ohw, g.ohw);
+                           w + gi * g.ck * g.og, wl.ldb, wl.bstride, g.og, g.ck,
+                           bp ? bp + gi * g.og : nullptr, yn + gi * g.og * g.ohw, g.ohw);
         return;
       }
       float* ywide = scratch(static_cast<size_t>(g.og * nv), 2);  // (OG, nv)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        direct_gemm(xph + gi * g.cg * ph.chan, 0, koff.data(), nv, wt + gi * g.ck * g.og, g.og, 1,
-                    nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, ywide, nv);
+        direct_gemm(xph + gi * g.cg * ph.chan, 0, koff.data(), nv, w + gi * g.ck * g.og, wl.ldb,
+                    wl.bstride, nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, ywide,
+                    nv);
         for (int64_t o = 0; o < g.og; ++o)
           for (int64_t r = 0; r < g.oh; ++r) {
             const float* src = ywide + o * nv + r * ph.ws;
@@ -577,9 +586,9 @@ void forward_direct(const float* xp, const Geom& g, const float* wt, const float
     const float* xn = xp + n * g.c * g.hw;  // (C, H*W)
     float* yn = yp + n * g.o * g.ohw;       // (O, H*W)
     for (int64_t gi = 0; gi < g.groups; ++gi)
-      direct_gemm(xn + gi * g.cg * g.hw, g.hw, nullptr, g.hw, wt + gi * g.ck * g.og, g.og, 1,
-                  nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false, yn + gi * g.og * g.ohw,
-                  g.ohw);
+      direct_gemm(xn + gi * g.cg * g.hw, g.hw, nullptr, g.hw, w + gi * g.ck * g.og, wl.ldb,
+                  wl.bstride, nullptr, g.og, g.ck, bp ? bp + gi * g.og : nullptr, false,
+                  yn + gi * g.og * g.ohw, g.ohw);
   });
 }
 #endif
@@ -593,12 +602,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
   const float* bp = b.defined() ? b.data<float>() : nullptr;  // (O)
   float* yp = y.data<float>();                                // (N, O, OH, OW)
 #if defined(__AVX512F__)
-  float* wt = scratch(static_cast<size_t>(g.o * g.ck), 3);  // (groups, CK, OG)
-  for (int64_t gi = 0; gi < g.groups; ++gi)
-    for (int64_t o = 0; o < g.og; ++o)
-      for (int64_t k = 0; k < g.ck; ++k)
-        wt[(gi * g.ck + k) * g.og + o] = wp[(gi * g.og + o) * g.ck + k];
-  forward_direct(xp, g, wt, bp, yp);
+  forward_direct(xp, g, wp, {1, g.ck}, bp, yp);
 #else
   const int64_t tile = tile_rows(g);
   for_each_image(g, [&](int64_t n) {
@@ -652,7 +656,7 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, co
               wt[((gi * g.og + o) * g.kh * g.kw + i * g.kw + j) * g.cg + c] =
                   wp[(((gi * g.og + o) * g.cg + c) * g.kh + (g.kh - 1 - i)) * g.kw +
                      (g.kw - 1 - j)];
-    forward_direct(gyp, t, wt, nullptr, gxp);
+    forward_direct(gyp, t, wt, {t.og, 1}, nullptr, gxp);
     return;
   }
 #endif
