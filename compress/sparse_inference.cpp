@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <sstream>
 
 #include "autograd/grad_mode.h"
@@ -166,6 +167,20 @@ bool resnet_cifar_layout(const Module& net, std::string* why) {
 
 }  // namespace
 
+Tensor PlanConv::bias_map(int64_t h, int64_t w) {
+  if (!const_values.defined()) return Tensor();
+  const auto key = std::make_pair(h, w);
+  auto it = bias_maps.find(key);
+  if (it == bias_maps.end()) {
+    // The removed constant channels as images, through their slices: exact at the borders.
+    const int64_t z = const_values.size(0);
+    const Tensor img = const_values.reshape({1, z, 1, 1}).expand({1, z, h, w}).contiguous();
+    const Tensor m = ops::conv2d(img, const_weight, Tensor(), params);
+    it = bias_maps.emplace(key, m.reshape({m.size(1), m.size(2), m.size(3)})).first;
+  }
+  return it->second;
+}
+
 Tensor PlanConv::forward(const Tensor& x, const Tensor& residual) {
   if (weight.numel() == 0) {  // no channel kept on one side: the output is bias and map alone
     const int64_t kh = weight.size(2), kw = weight.size(3);
@@ -175,30 +190,13 @@ Tensor PlanConv::forward(const Tensor& x, const Tensor& residual) {
     Tensor y = zeros({x.size(0), o, oh, ow});
     if (o == 0) return y;
     Tensor add = bias.reshape({1, o, 1, 1});
-    if (const_values.defined()) {
-      const int64_t z = const_values.size(0);
-      const Tensor img =
-          const_values.reshape({1, z, 1, 1}).expand({1, z, x.size(2), x.size(3)}).contiguous();
-      add = ops::add(add, ops::conv2d(img, const_weight, Tensor(), params));
-    }
+    const Tensor map = bias_map(x.size(2), x.size(3));  // (O, OH, OW)
+    if (map.defined()) add = ops::add(add, map.reshape({1, o, oh, ow}));
     y = ops::add(y, add);
     if (residual.defined()) y = ops::add(y, residual);
     return relu ? ops::clamp(y, 0.0, INFINITY) : y;
   }
-  Tensor map;
-  if (const_values.defined()) {
-    const auto key = std::make_pair(x.size(2), x.size(3));
-    auto it = bias_maps.find(key);
-    if (it == bias_maps.end()) {
-      // The removed constant channels as images, through their slices: exact at the borders.
-      const int64_t z = const_values.size(0);
-      const Tensor img =
-          const_values.reshape({1, z, 1, 1}).expand({1, z, x.size(2), x.size(3)}).contiguous();
-      const Tensor m = ops::conv2d(img, const_weight, Tensor(), params);
-      it = bias_maps.emplace(key, m.reshape({m.size(1), m.size(2), m.size(3)})).first;
-    }
-    map = it->second;
-  }
+  const Tensor map = bias_map(x.size(2), x.size(3));
   if (sparse_kernel) return sparse_conv2d(x, packed, bias, map, params, relu, residual);
   Tensor y = ops::conv2d(x, weight, bias, params);
   if (map.defined() || relu || residual.defined()) {
@@ -298,10 +296,36 @@ Tensor SparsePlan::run(const Tensor& x) {
             " channels, the network expects ", convs_[0].in_channels, " (input shape ",
             to_string(x.shape()), ")");
   if (chunk_ <= 0 || x.size(0) <= chunk_) return run_chunk(x.contiguous());
-  std::vector<Tensor> parts;
-  for (int64_t i = 0; i < x.size(0); i += chunk_)
-    parts.push_back(run_chunk(x.slice(0, i, std::min(i + chunk_, x.size(0))).contiguous()));
+  // Chunks run in parallel, one thread each through the whole network: no fork and join per
+  // layer, and each thread's activations stay in its own cache. The bias maps are built first so
+  // that the threads only read them.
+  prepare_bias_maps(x.size(2), x.size(3));
+  const int64_t n = x.size(0), chunks = (n + chunk_ - 1) / chunk_;
+  std::vector<Tensor> parts(static_cast<size_t>(chunks));
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t k = 0; k < chunks; ++k) {
+    omp_set_num_threads(1);  // the kernels inside take their one-thread paths
+    try {
+      parts[static_cast<size_t>(k)] =
+          run_chunk(x.slice(0, k * chunk_, std::min((k + 1) * chunk_, n)).contiguous());
+    } catch (...) {
+#pragma omp critical(sparse_plan_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
   return ops::cat(parts, 0);
+}
+
+void SparsePlan::prepare_bias_maps(int64_t h, int64_t w) {
+  // Every convolution reads the output of the one before it in convs_ (stem, then conv1 and
+  // conv2 of each block), so the input sizes follow from the first.
+  for (PlanConv& c : convs_) {
+    c.bias_map(h, w);
+    h = (h + 2 * c.params.pad_h - c.weight.size(2)) / c.params.stride_h + 1;
+    w = (w + 2 * c.params.pad_w - c.weight.size(3)) / c.params.stride_w + 1;
+  }
 }
 
 Tensor SparsePlan::run_chunk(const Tensor& x) {

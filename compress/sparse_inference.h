@@ -66,6 +66,9 @@ struct PlanConv {
   // x (N, kept in, H, W) -> (N, kept out, OH, OW); residual (N, kept out, OH, OW) is added
   // before the relu when defined.
   Tensor forward(const Tensor& x, const Tensor& residual = Tensor());
+  // The removed constant channels' per-pixel contribution for an (h, w) input, built on first
+  // use; undefined when no input channel was removed.
+  Tensor bias_map(int64_t h, int64_t w);
 };
 
 class SparsePlan {
@@ -92,7 +95,8 @@ class SparsePlan {
   std::vector<PlanConv> convs_;  // stem first, then conv1, conv2 of each block
   std::vector<Block> blocks_;
   Tensor run_chunk(const Tensor& x);
-  Tensor fc_weight_, fc_bias_;  // (classes, C), (classes)
+  void prepare_bias_maps(int64_t h, int64_t w);  // for an (h, w) network input
+  Tensor fc_weight_, fc_bias_;                   // (classes, C), (classes)
   int64_t chunk_ = 0;
   ModulePtr fallback_;
   std::string note_;

@@ -45,7 +45,11 @@ TEST_CASE("sparse_conv2d matches the dense convolution", "[sparse]") {
       {2, 64, 8, 8, 64, 3, 1, 1},    // 8-wide rows, two per vector
       {1, 32, 16, 16, 64, 3, 2, 1},  // 8-wide output from stride 2
       {2, 5, 7, 9, 6, 3, 2, 1},      // odd sizes: the gather path and a tail tile
-      {2, 5, 11, 5, 7, 3, 1, 1},    {2, 6, 6, 6, 4, 1, 1, 0},  // 1x1: the plain loop
+      {2, 5, 11, 5, 7, 3, 1, 1},     // a "same" convolution on odd sizes: masked tail lanes
+      {1, 4, 40, 48, 8, 3, 1, 1},    // 48-wide rows: tile vectors straddle rows
+      {2, 4, 10, 10, 5, 3, 1, 0},    // stride 1 without padding: the phase path, 8-wide rows
+      {2, 3, 9, 13, 4, 3, 1, 2},     // padding 2: the phase path, gathers
+      {2, 6, 6, 6, 4, 1, 1, 0},      // 1x1: the plain loop
   };
   for (const ConvCase& cc : cases)
     for (const double fraction : {0.0, 0.5, 0.9, 1.0})
