@@ -47,6 +47,9 @@ TEST_CASE("sparse_conv2d matches the dense convolution", "[sparse]") {
       {2, 5, 7, 9, 6, 3, 2, 1},      // odd sizes: the gather path and a tail tile
       {2, 5, 11, 5, 7, 3, 1, 1},     // a "same" convolution on odd sizes: masked tail lanes
       {1, 4, 40, 48, 8, 3, 1, 1},    // 48-wide rows: tile vectors straddle rows
+      {2, 3, 5, 32, 4, 3, 1, 1},     // shared rows, 32 wide, a half tile at the end
+      {2, 3, 7, 16, 4, 3, 1, 1},     // shared rows, 16 wide, a tile three quarters past the end
+      {2, 3, 5, 8, 4, 3, 1, 1},      // shared rows, 8 wide, half a vector and one past the end
       {2, 4, 10, 10, 5, 3, 1, 0},    // stride 1 without padding: the phase path, 8-wide rows
       {2, 3, 9, 13, 4, 3, 1, 2},     // padding 2: the phase path, gathers
       {2, 6, 6, 6, 4, 1, 1, 0},      // 1x1: the plain loop

@@ -231,6 +231,66 @@ inline void scatter_entries(const __m512 (&in)[9][2], const float (&far)[9][2][1
   }
 }
 
+// Direct mode on rows 8, 16 or 32 floats wide (the ResNet stages at 8x8, 16x16 and 32x32): vector
+// v's window for tap row i starts at input offset 16 * v + (i - 1) * kW, and different (v, i)
+// share offsets. Only 9, 6 or 8 distinct offsets times 3 column shifts are loaded, all kept in
+// registers: no window buffer, and per entry only the broadcasts and the accumulator touch
+// memory.
+template <int kW>
+struct SharedRows {
+  static constexpr int kStep = kW < 16 ? kW : 16;  // offsets are multiples of this
+  static constexpr int kRows = (48 + 2 * kW) / kStep + 1;
+  // The slot of vector v at tap row i: its offset, plus kW, in steps.
+  static constexpr int slot(int v, int i) { return (16 * v + i * kW) / kStep; }
+  // A (v, i) reading slot s, with the smallest v (the last tile's far vectors may be past the
+  // image; their lanes are never stored, and the smallest v is inside whenever any is).
+  static constexpr int tap_row(int s) {
+    for (int i = 2; i > 0; --i)
+      if (s * kStep >= i * kW && (s * kStep - i * kW) % 16 == 0) return i;
+    return 0;
+  }
+  static constexpr int vec(int s) { return (s * kStep - tap_row(s) * kW) / 16; }
+  static constexpr bool consistent() {
+    for (int s = 0; s < kRows; ++s)
+      if (vec(s) < 0 || vec(s) > 3 || slot(vec(s), tap_row(s)) != s) return false;
+    return slot(3, 2) == kRows - 1;
+  }
+};
+static_assert(SharedRows<8>::consistent() && SharedRows<16>::consistent() &&
+              SharedRows<32>::consistent());
+
+template <int kW>
+inline void channel_rows(const float* xc, int64_t p0, const __mmask16* masks, const int32_t* out,
+                         const float* taps, int64_t e, int64_t end, float* acc) {
+  using R = SharedRows<kW>;
+  __m512 win[R::kRows][3];
+#pragma GCC unroll 9
+  for (int s = 0; s < R::kRows; ++s)
+#pragma GCC unroll 3
+    for (int j = 0; j < 3; ++j) {
+      const int v = R::vec(s), i = R::tap_row(s);
+      win[s][j] = _mm512_maskz_loadu_ps(masks[v * 9 + i * 3 + j],
+                                        xc + p0 + 16 * v + (i - 1) * kW + (j - 1));
+    }
+  for (; e < end; ++e) {
+    float* y = acc + out[e] * kTile;
+    const float* w = taps + e * 9;
+    __m512 a[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) a[v] = _mm512_loadu_ps(y + 16 * v);
+#pragma GCC unroll 3
+    for (int i = 0; i < 3; ++i)
+#pragma GCC unroll 3
+      for (int j = 0; j < 3; ++j) {
+        const __m512 b = _mm512_set1_ps(w[i * 3 + j]);
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) a[v] = _mm512_fmadd_ps(win[R::slot(v, i)][j], b, a[v]);
+      }
+#pragma GCC unroll 4
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(y + 16 * v, a[v]);
+  }
+}
+
 // Tiles [t0, t1) of image n: phases holds that image's phase channels (chan floats each), acc is
 // the thread's (t1 - t0, O, 64) accumulator scratch, yn the image's output (O, OH, OW), res the
 // image's residual or null. The channel loop is outside the tile loop so each channel's entry
@@ -286,9 +346,23 @@ void sparse_tiles(const float* phases, int64_t chan, const SparseConvWeights& sw
   const float* taps = sw.taps.data();
   __m512 in[9][2];
   alignas(64) float far[9][2][16];
+  const int shared =
+      ld.mode == LoadMode::Direct && (ld.ow == 8 || ld.ow == 16 || ld.ow == 32) ? ld.ow : 0;
   for (const int64_t c : active) {
     const float* xc = phases + c * chan;
     for (int64_t b = 0; b < nt; ++b) {
+      if (shared != 0) {
+        const __mmask16* tm = ld.masks + (t0 + b) * kVec * 9;
+        float* ab = acc + b * g.o * kTile;
+        const int64_t p0 = (t0 + b) * kTile, e0 = sw.begin[c], e1 = sw.begin[c + 1];
+        if (shared == 32)
+          channel_rows<32>(xc, p0, tm, out, taps, e0, e1, ab);
+        else if (shared == 16)
+          channel_rows<16>(xc, p0, tm, out, taps, e0, e1, ab);
+        else
+          channel_rows<8>(xc, p0, tm, out, taps, e0, e1, ab);
+        continue;
+      }
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) {
         in[t][0] = window(xc, b, t, 0);
