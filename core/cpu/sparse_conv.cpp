@@ -10,8 +10,10 @@
 // of a channel feed different outputs, so out-of-order execution overlaps their FMA chains.
 //
 // Windows: a "same" stride-1 convolution reads them straight from the input with lane masks for
-// the padding (Direct below). Other geometries read the zero-padded image split into stride
-// phases as in conv.cpp, so every tap is a unit-stride load.
+// the padding (Direct below); when its rows are 8, 16 or 32 wide (every ResNet stage), the four
+// vectors' windows overlap and all fit in registers (SharedRows), which is the fast path. Other
+// geometries read the zero-padded image split into stride phases as in conv.cpp, so every tap
+// is a unit-stride load.
 //
 // A few tiles (accumulators within 16 KB) are done together with the channel loop outside, so
 // each channel's entry loop repeats its trip count back to back (the predictor learns it; random
@@ -19,7 +21,7 @@
 // covers them; a single image spreads its tiles. Bias, a per-pixel bias map, a residual and the
 // relu are applied as the tile is written out. Measured on one core with the data in cache
 // (ResNet-20 shapes, random slices): at full density the kernel runs at the dense kernel's
-// FLOP rate; at 50% zero slices at 65-95% of it, the rest being the window loads and the tile's
+// FLOP rate; at 50% zero slices at 80-95% of it, the rest being the window loads and the tile's
 // bias and write-out, which do not shrink with the slices.
 //
 // Kernels other than 3x3 and builds without AVX-512 use a plain loop over the same packing.
@@ -186,7 +188,8 @@ std::vector<__mmask16> direct_masks(const SparseGeom& g, int64_t tiles) {
     const __m512i pix = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(16 * k)), iota);
     const __mmask16 inside =
         _mm512_cmplt_epi32_mask(pix, _mm512_set1_epi32(static_cast<int32_t>(g.ohw)));
-    // Row = floor((pix + 0.5) / W): exact in float32 for the image sizes an int32 pixel allows.
+    // Row = floor((pix + 0.5) / W): exact in float32 while pix < 2^23 (the caller's limit), as
+    // the quotient then stays further than its rounding error from the next integer.
     const __m512i r = _mm512_cvttps_epi32(
         _mm512_div_ps(_mm512_add_ps(_mm512_cvtepi32_ps(pix), _mm512_set1_ps(0.5f)), width));
     const __m512i q = _mm512_sub_epi32(pix, _mm512_mullo_epi32(r, w));
@@ -401,7 +404,8 @@ void sparse_conv_avx512(const float* x, const SparseConvWeights& sw, const float
   for (int64_t c = 0; c < g.c; ++c)
     if (sw.begin[c + 1] > sw.begin[c]) active.push_back(c);
   TileLoader ld{LoadMode::Gather, g.ow, ph.ws, g.ohw};
-  const bool direct = g.p.stride_h == 1 && g.p.stride_w == 1 && g.oh == g.h && g.ow == g.w;
+  const bool direct = g.p.stride_h == 1 && g.p.stride_w == 1 && g.oh == g.h && g.ow == g.w &&
+                      g.ohw < (int64_t{1} << 22);  // direct_masks' float row arithmetic
   if (direct)
     ld.mode = LoadMode::Direct;
   else if (g.ow % 16 == 0)

@@ -1,5 +1,5 @@
-// Writes the fuzzer's seed corpus: small .lnx files of a small CNN, with float32 and float16
-// tensors, with and without the prior section.
+// Writes the fuzzer's seed corpus: small .lnx files of a small CNN in both format versions, with
+// float32 and float16 tensors, with and without the prior section.
 #include <filesystem>
 #include <iostream>
 
@@ -19,14 +19,16 @@ int main(int argc, char** argv) {
   const DataShape shape{3, 1, 28};
   const BuiltNetwork net = build_network_from_config(config, shape);
   int n = 0;
-  for (const bool half : {false, true})
-    for (const bool prior : {false, true}) {
-      CompressOptions o;
-      o.float16 = half;
-      o.with_prior = prior;
-      const Compressed c = compress_network(config, shape, *net.model, *net.groups, o);
-      save_lnx_file(str(argv[1], "/seed", n++, ".lnx"), c.file);
-    }
+  for (const uint32_t version : {1u, 2u})  // the reader opens both layouts
+    for (const bool half : {false, true})
+      for (const bool prior : {false, true}) {
+        CompressOptions o;
+        o.version = version;
+        o.float16 = half;
+        o.with_prior = prior;
+        const Compressed c = compress_network(config, shape, *net.model, *net.groups, o);
+        save_lnx_file(str(argv[1], "/seed", n++, ".lnx"), c.file);
+      }
   std::cout << "wrote " << n << " seeds to " << argv[1] << "\n";
   return 0;
 }
