@@ -39,9 +39,9 @@ struct SparsePlanOptions {
   SparseMode mode = SparseMode::Sparse;
   // Sparse mode: a convolution whose kept slices are denser than this runs the dense kernel.
   double max_sparse_density = 0.85;
-  // Images pushed through the whole network at a time: small chunks keep every activation in
-  // cache (a batch of 128 ResNet-20 activations is 8 MB a layer and makes sparse layers
-  // memory-bound). 0: the whole batch at once.
+  // Images pushed through the whole network at a time, one chunk per thread: small chunks keep
+  // every activation in cache (a batch of 128 ResNet-20 activations is 8 MB a layer and makes
+  // sparse layers memory-bound). 0: the whole batch at once, each layer spread over threads.
   int64_t chunk = 4;
 };
 
