@@ -1,4 +1,4 @@
-# libFuzzer targets (tools/fuzz/), clang only:
+# libFuzzer targets (tools/fuzz/), clang only. scripts/fuzz-lnx does all of this:
 #   cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DLILNETX_FUZZ=ON \
 #         -DLILNETX_CUDA=OFF -DLILNETX_TESTS=OFF
 #   ninja -C build-fuzz fuzz_lnx fuzz_lnx_seed
