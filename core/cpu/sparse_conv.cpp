@@ -262,6 +262,8 @@ struct SharedRows {
 static_assert(SharedRows<8>::consistent() && SharedRows<16>::consistent() &&
               SharedRows<32>::consistent());
 
+// Direct mode implies padding 1 (a 3x3 kernel keeps the size only then), hence the (i - 1) and
+// (j - 1) below; masks (4, 9) are the tile's lanes inside the image, as in direct_masks.
 template <int kW>
 inline void channel_rows(const float* xc, int64_t p0, const __mmask16* masks, const int32_t* out,
                          const float* taps, int64_t e, int64_t end, float* acc) {
@@ -294,10 +296,11 @@ inline void channel_rows(const float* xc, int64_t p0, const __mmask16* masks, co
   }
 }
 
-// Tiles [t0, t1) of image n: phases holds that image's phase channels (chan floats each), acc is
-// the thread's (t1 - t0, O, 64) accumulator scratch, yn the image's output (O, OH, OW), res the
-// image's residual or null. The channel loop is outside the tile loop so each channel's entry
-// loop runs with the same trip count several times in a row, which the branch predictor learns.
+// Tiles [t0, t1) of image n: phases holds that image's channels (chan floats each) as ld reads
+// them, the phase images or in Direct mode the input itself; acc is the thread's (t1 - t0, O, 64)
+// accumulator scratch, yn the image's output (O, OH, OW), res the image's residual or null. The
+// channel loop is outside the tile loop so each channel's entry loop runs with the same trip
+// count several times in a row, which the branch predictor learns.
 void sparse_tiles(const float* phases, int64_t chan, const SparseConvWeights& sw,
                   const std::vector<int64_t>& active, const int64_t (&toff)[9],
                   const TileLoader& ld, const float* bias, const float* map, const float* res,
