@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/phases.h"
 
 namespace lnx {
 namespace {
@@ -461,41 +462,10 @@ struct Phases {
 // Builds the phases of image x (C, H, W) in scratch slot 0 as (C, SH*SW, HS, WS), followed by
 // 16 zeros of slack for the kernel's unmasked tail loads.
 const float* phase_image(const float* x, const Geom& g, const Phases& ph) {
-  const Conv2dParams& p = g.p;
   float* out = scratch(static_cast<size_t>(g.c * ph.chan + 16), 0);
   std::fill(out, out + g.c * ph.chan + 16, 0.0f);
   for (int64_t c = 0; c < g.c; ++c)
-    // Padded row pr = r + pad_h lives in phase row pr % stride_h at pr / stride_h: counted up
-    // rather than divided, since a division per row costs as much as copying the row.
-    for (int64_t r = 0, phase = p.pad_h % p.stride_h, at = p.pad_h / p.stride_h; r < g.h;
-         ++r, phase = phase + 1 == p.stride_h ? 0 : phase + 1, at += phase == 0) {
-      const float* src = x + (c * g.h + r) * g.w;
-      float* row = out + c * ph.chan + phase * p.stride_w * ph.plane + at * ph.ws;
-      if (p.stride_w == 1) {
-        std::copy(src, src + g.w, row + p.pad_w);
-        continue;
-      }
-      if (p.stride_w == 2) {  // the common downsampling case: split 16 columns at a time
-        float* even = row + (p.pad_w % 2) * ph.plane + p.pad_w / 2;             // q = 0, 2, ...
-        float* odd = row + ((p.pad_w + 1) % 2) * ph.plane + (p.pad_w + 1) / 2;  // q = 1, 3, ...
-        int64_t q = 0;
-        for (; q + 16 <= g.w; q += 16) {
-          const __m512 v = _mm512_loadu_ps(src + q);
-          _mm256_storeu_ps(even + q / 2,
-                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, v)));
-          _mm256_storeu_ps(odd + q / 2,
-                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0xAAAA, v)));
-        }
-        for (; q < g.w; ++q) (q % 2 ? odd : even)[q / 2] = src[q];
-        continue;
-      }
-      // One pass per column phase b: input columns q with (q + pad_w) % stride_w == b.
-      for (int64_t b = 0; b < p.stride_w; ++b) {
-        const int64_t q0 = ((b - p.pad_w) % p.stride_w + p.stride_w) % p.stride_w;
-        float* dst = row + b * ph.plane + (q0 + p.pad_w) / p.stride_w;
-        for (int64_t q = q0; q < g.w; q += p.stride_w) *dst++ = src[q];
-      }
-    }
+    copy_to_phases(x + c * g.hw, g.h, g.w, g.p, ph.plane, ph.ws, out + c * ph.chan);
   return out;
 }
 

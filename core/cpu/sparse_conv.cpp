@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/cpu/phases.h"
 #include "core/ops.h"
 
 namespace lnx {
@@ -112,41 +113,10 @@ struct PhaseLayout {
 // Builds the phases of the channels that have entries; the others are never read.
 void build_phases(const float* x, const SparseGeom& g, const PhaseLayout& ph,
                   const std::vector<int64_t>& active, float* out) {
-  const Conv2dParams& p = g.p;
   for (const int64_t c : active) {
     float* oc = out + c * ph.chan;
     std::fill(oc, oc + ph.chan, 0.0f);
-    // Padded row pr = r + pad_h lives in phase row pr % stride_h at pr / stride_h: counted up
-    // rather than divided, since a division per row costs as much as copying the row.
-    for (int64_t r = 0, phase = p.pad_h % p.stride_h, at = p.pad_h / p.stride_h; r < g.h;
-         ++r, phase = phase + 1 == p.stride_h ? 0 : phase + 1, at += phase == 0) {
-      const float* src = x + (c * g.h + r) * g.w;
-      float* row = oc + phase * p.stride_w * ph.plane + at * ph.ws;
-      if (p.stride_w == 1) {  // rows are short (8-32 floats): inline copies, not memcpy calls
-        float* dst = row + p.pad_w;
-        int64_t q = 0;
-        for (; q + 16 <= g.w; q += 16) _mm512_storeu_ps(dst + q, _mm512_loadu_ps(src + q));
-        const __mmask16 tail = static_cast<__mmask16>((1u << (g.w - q)) - 1u);
-        _mm512_mask_storeu_ps(dst + q, tail, _mm512_maskz_loadu_ps(tail, src + q));
-        continue;
-      }
-      int64_t q = 0;
-      if (p.stride_w == 2) {  // the downsampling case: split 16 columns at a time
-        float* even = row + (p.pad_w % 2) * ph.plane + p.pad_w / 2;             // q = 0, 2, ...
-        float* odd = row + ((p.pad_w + 1) % 2) * ph.plane + (p.pad_w + 1) / 2;  // q = 1, 3, ...
-        for (; q + 16 <= g.w; q += 16) {
-          const __m512 v = _mm512_loadu_ps(src + q);
-          _mm256_storeu_ps(even + q / 2,
-                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, v)));
-          _mm256_storeu_ps(odd + q / 2,
-                           _mm512_castps512_ps256(_mm512_maskz_compress_ps(0xAAAA, v)));
-        }
-      }
-      for (; q < g.w; ++q) {
-        const int64_t pq = q + p.pad_w;
-        row[(pq % p.stride_w) * ph.plane + pq / p.stride_w] = src[q];
-      }
-    }
+    copy_to_phases(x + c * g.h * g.w, g.h, g.w, g.p, ph.plane, ph.ws, oc);
   }
 }
 

@@ -1,0 +1,48 @@
+#include "core/cpu/phases.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace lnx {
+
+void copy_to_phases(const float* src, int64_t h, int64_t w, const Conv2dParams& p, int64_t plane,
+                    int64_t ws, float* dst) {
+  // Padded row pr = r + pad_h lives in phase row pr % stride_h at pr / stride_h: counted up
+  // rather than divided, since a division per row costs as much as copying the row.
+  for (int64_t r = 0, phase = p.pad_h % p.stride_h, at = p.pad_h / p.stride_h; r < h;
+       ++r, phase = phase + 1 == p.stride_h ? 0 : phase + 1, at += phase == 0, src += w) {
+    float* row = dst + phase * p.stride_w * plane + at * ws;
+    int64_t q = 0;
+    if (p.stride_w == 1) {
+      float* out = row + p.pad_w;
+#if defined(__AVX512F__)
+      // Rows are short (8-32 floats): inline copies, not memcpy calls.
+      for (; q + 16 <= w; q += 16) _mm512_storeu_ps(out + q, _mm512_loadu_ps(src + q));
+#endif
+      for (; q < w; ++q) out[q] = src[q];
+      continue;
+    }
+    if (p.stride_w == 2) {                                                 // the downsampling case
+      float* even = row + (p.pad_w % 2) * plane + p.pad_w / 2;             // q = 0, 2, ...
+      float* odd = row + ((p.pad_w + 1) % 2) * plane + (p.pad_w + 1) / 2;  // q = 1, 3, ...
+#if defined(__AVX512F__)
+      for (; q + 16 <= w; q += 16) {  // split 16 columns at a time
+        const __m512 v = _mm512_loadu_ps(src + q);
+        _mm256_storeu_ps(even + q / 2, _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, v)));
+        _mm256_storeu_ps(odd + q / 2, _mm512_castps512_ps256(_mm512_maskz_compress_ps(0xAAAA, v)));
+      }
+#endif
+      for (; q < w; ++q) (q % 2 ? odd : even)[q / 2] = src[q];
+      continue;
+    }
+    // One pass per column phase b: input columns q with (q + pad_w) % stride_w == b.
+    for (int64_t b = 0; b < p.stride_w; ++b) {
+      const int64_t q0 = ((b - p.pad_w) % p.stride_w + p.stride_w) % p.stride_w;
+      float* out = row + b * plane + (q0 + p.pad_w) / p.stride_w;
+      for (int64_t c = q0; c < w; c += p.stride_w) *out++ = src[c];
+    }
+  }
+}
+
+}  // namespace lnx

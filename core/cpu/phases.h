@@ -1,0 +1,17 @@
+// Stride phases of a zero-padded image, shared by the dense and the slice-sparse convolution
+// kernels: padded pixel (R, X) of a channel lives in phase (R % SH, X % SW) at (R / SH, X / SW),
+// so a strided convolution reads every tap with unit stride.
+#pragma once
+
+#include <cstdint>
+
+#include "core/backend.h"
+
+namespace lnx {
+
+// Copies one channel src (H, W) into its SH * SW phase planes at dst (plane floats apart, rows
+// ws floats wide), which the caller has zeroed: the padding stays zero.
+void copy_to_phases(const float* src, int64_t h, int64_t w, const Conv2dParams& p, int64_t plane,
+                    int64_t ws, float* dst);
+
+}  // namespace lnx
