@@ -9,6 +9,7 @@
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
+#include "core/cpu/phases.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "layers/batch_norm.h"
@@ -163,6 +164,44 @@ bool resnet_cifar_layout(const Module& net, std::string* why) {
         return no("block " + name + "." + bname + " is a " + block->type_name());
   }
   return true;
+}
+
+// The shortcut of option A: x (N, C, H, W) subsampled by `stride` and zero-padded to `planes`
+// channels, `pad` on the low side.
+Tensor option_a_shortcut(const Tensor& x, int64_t stride, int64_t pad, int64_t planes) {
+  const int64_t n = x.size(0), cin = x.size(1), ih = x.size(2), iw = x.size(3);
+  const int64_t oh = (ih - 1) / stride + 1, ow = (iw - 1) / stride + 1;
+  Tensor shortcut = zeros({n, planes, oh, ow});
+  float* sp = shortcut.data<float>();
+  const float* xp = x.data<float>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ic = 0; ic < cin; ++ic) {
+      float* so = sp + (i * planes + ic + pad) * oh * ow;
+      const float* xo = xp + (i * cin + ic) * ih * iw;
+      for (int64_t r = 0; r < oh; ++r, so += ow, xo += stride * iw)
+        subsample_row(xo, ow, stride, so);
+    }
+  return shortcut;
+}
+
+// The global average pool before the classifier: x (N, C, H, W) -> (N, C). Sixteen partial sums
+// per plane, so the loop vectorizes (a single running sum is a serial chain of adds).
+Tensor global_average(const Tensor& x) {
+  const int64_t planes = x.size(0) * x.size(1), hw = x.size(2) * x.size(3);
+  Tensor pooled = Tensor::empty({x.size(0), x.size(1)}, DType::Float32, x.device());
+  const float* xp = x.data<float>();
+  float* pp = pooled.data<float>();
+  for (int64_t k = 0; k < planes; ++k, xp += hw) {
+    float part[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= hw; i += 16)
+      for (int j = 0; j < 16; ++j) part[j] += xp[i + j];
+    float sum = 0.0f;
+    for (; i < hw; ++i) sum += xp[i];
+    for (const float v : part) sum += v;
+    pp[k] = sum / static_cast<float>(hw);
+  }
+  return pooled;
 }
 
 }  // namespace
@@ -334,26 +373,13 @@ Tensor SparsePlan::run_chunk(const Tensor& x) {
     const Tensor h = convs_[b.conv1].forward(cur);
     // The shortcut, option A: the input subsampled and zero-padded in channels.
     const PlanConv& c2 = convs_[b.conv2];
-    Tensor shortcut = cur;
-    if (b.stride != 1 || b.pad_channels != 0) {
-      const int64_t n = cur.size(0), cin = cur.size(1), ih = cur.size(2), iw = cur.size(3);
-      const int64_t s = b.stride, pad = b.pad_channels, planes = c2.out_channels;
-      const int64_t oh = (ih - 1) / s + 1, ow = (iw - 1) / s + 1;
-      shortcut = zeros({n, planes, oh, ow});
-      float* sp = shortcut.data<float>();
-      const float* xp = cur.data<float>();
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t ic = 0; ic < cin; ++ic) {
-          float* so = sp + (i * planes + ic + pad) * oh * ow;
-          const float* xo = xp + (i * cin + ic) * ih * iw;
-          for (int64_t r = 0; r < oh; ++r)
-            for (int64_t q = 0; q < ow; ++q) so[r * ow + q] = xo[r * s * iw + q * s];
-        }
-    }
+    const Tensor shortcut = b.stride != 1 || b.pad_channels != 0
+                                ? option_a_shortcut(cur, b.stride, b.pad_channels, c2.out_channels)
+                                : cur;
     const Tensor y = convs_[b.conv2].forward(h, shortcut);  // relu(conv2 + shortcut)
     cur = y;
   }
-  const Tensor pooled = ops::mean(cur, {2, 3});                     // (N, C)
+  const Tensor pooled = global_average(cur);                        // (N, C)
   Tensor logits = ops::matmul(pooled, fc_weight_.transpose(0, 1));  // (N, classes)
   if (fc_bias_.defined()) logits = ops::add(logits, fc_bias_);
   return logits;

@@ -45,4 +45,16 @@ void copy_to_phases(const float* src, int64_t h, int64_t w, const Conv2dParams& 
   }
 }
 
+void subsample_row(const float* src, int64_t count, int64_t stride, float* dst) {
+  int64_t q = 0;
+#if defined(__AVX512F__)
+  if (stride == 2)
+    for (; q + 8 <= count; q += 8) {  // the even lanes of 15 floats (the row may end there)
+      const __m512 v = _mm512_maskz_loadu_ps(0x7fff, src + 2 * q);
+      _mm256_storeu_ps(dst + q, _mm512_castps512_ps256(_mm512_maskz_compress_ps(0x5555, v)));
+    }
+#endif
+  for (; q < count; ++q) dst[q] = src[q * stride];
+}
+
 }  // namespace lnx

@@ -121,8 +121,9 @@ void build_phases(const float* x, const SparseGeom& g, const PhaseLayout& ph,
 }
 
 // How a tile's vectors are read from a tap window: 16 pixels of one row (OW a multiple of 16),
-// two 8-pixel rows (OW = 8), or a gather for any other geometry and the tail.
-enum class LoadMode { Direct, Row16, Row8, Gather };
+// two 8-pixel rows (OW = 8), or a gather for any other geometry and the tail. Direct and Stride2
+// read the unpadded input itself (see below); the others read the phase images.
+enum class LoadMode { Direct, Stride2, Row16, Row8, Gather };
 
 struct TileLoader {
   LoadMode mode;
@@ -176,6 +177,58 @@ std::vector<__mmask16> direct_masks(const SparseGeom& g, int64_t tiles) {
       masks[static_cast<size_t>(k * 9 + t)] = static_cast<__mmask16>(rows[t / 3] & cols[t % 3]);
   }
   return masks;
+}
+
+// Stride2 mode: a 3x3, stride-2, pad-1 convolution of an image of even size (H, W = 2 OH, 2 OW)
+// with OW a multiple of 16 or OW = 8 (the downsampling layers of the ResNets). Tap row i of a
+// tile vector reads two 16-float input pieces A and B: one row at columns 2 q0 .. 2 q0 + 31
+// (OW % 16 = 0), or input rows R and R + 2 whole (OW = 8, a vector covers two output rows). The
+// three column taps are then lanes 2k + j - 1 of A:B, one permute each; lane 0 of the j = 0 tap
+// (and lane 8 when OW = 8) is the padding, or the pixel just before A when q0 > 0. So no phase
+// images are built: per channel a tile costs 24 loads and 36 permutes.
+struct Stride2Vec {
+  int64_t a = 0, b = 0;              // offsets of A and B in the channel at tap row 0 (+ i * W)
+  __mmask16 ma[3] = {}, mb[3] = {};  // all lanes, or none when the row is outside the image
+  __mmask16 before[3] = {};          // lane 0 of the j = 0 tap comes from offset a - 1
+};
+
+bool stride2_geometry(const SparseGeom& g) {
+  return g.kh == 3 && g.kw == 3 && g.p.stride_h == 2 && g.p.stride_w == 2 && g.p.pad_h == 1 &&
+         g.p.pad_w == 1 && g.h == 2 * g.oh && g.w == 2 * g.ow &&
+         (g.ow % 16 == 0 || (g.ow == 8 && g.ohw % 16 == 0));
+}
+
+// The vector of 16 output pixels starting at pv (past the image: every row mask empty).
+Stride2Vec stride2_vec(const SparseGeom& g, int64_t pv) {
+  Stride2Vec s;
+  const int64_t r = pv / g.ow, q0 = pv % g.ow;
+  const int64_t row_b = g.ow == 8 ? 2 : 0;  // B's row below A's
+  s.a = (2 * r - 1) * g.w + 2 * q0;
+  s.b = s.a + row_b * g.w + (g.ow == 8 ? 0 : 16);
+  for (int i = 0; i < 3; ++i) {
+    const int64_t ra = 2 * r - 1 + i, rb = ra + row_b;
+    const bool in_a = pv < g.ohw && ra >= 0 && ra < g.h, in_b = pv < g.ohw && rb >= 0 && rb < g.h;
+    s.ma[i] = in_a ? 0xffff : 0;
+    s.mb[i] = in_b ? 0xffff : 0;
+    s.before[i] = in_a && q0 > 0 ? 1 : 0;
+  }
+  return s;
+}
+
+// The three column taps of tap row i, lanes 2k + j - 1 of A:B.
+inline void stride2_windows(const float* xc, const Stride2Vec& s, int i, int64_t w, bool rows8,
+                            __m512 (&win)[3]) {
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i prev = _mm512_sub_epi32(even, _mm512_set1_epi32(1));
+  const float* row = xc + i * w;
+  const __m512 a = _mm512_maskz_loadu_ps(s.ma[i], row + s.a);
+  const __m512 b = _mm512_maskz_loadu_ps(s.mb[i], row + s.b);
+  const __mmask16 shifted = rows8 ? 0xfefe : 0xfffe;  // lanes whose pixel is in A:B
+  win[0] = _mm512_mask_loadu_ps(_mm512_maskz_permutex2var_ps(shifted, a, prev, b), s.before[i],
+                                row + s.a - 1);
+  win[1] = _mm512_permutex2var_ps(a, even, b);
+  win[2] = _mm512_permutex2var_ps(a, odd, b);
 }
 
 // Adds the tile's contributions of input channel c. Vectors 0 and 1 of tap t are in[t][0..1]
@@ -282,6 +335,7 @@ void sparse_tiles(const float* phases, int64_t chan, const SparseConvWeights& sw
   int64_t base[kMaxBlock][kVec] = {};  // Row16 / Row8: offset of each vector within a tap window
   __m512i idx[kMaxBlock][kVec];
   __mmask16 gm[kMaxBlock][kVec] = {};
+  Stride2Vec s2[kMaxBlock][kVec];
   for (int64_t b = 0; b < nt; ++b) {
     const int64_t p0 = (t0 + b) * kTile;
     float* ab = acc + b * g.o * kTile;
@@ -294,6 +348,8 @@ void sparse_tiles(const float* phases, int64_t chan, const SparseConvWeights& sw
         ld.indices(pv, idx[b][v], gm[b][v]);
       else if (ld.mode == LoadMode::Direct)
         base[b][v] = pv;
+      else if (ld.mode == LoadMode::Stride2)
+        s2[b][v] = stride2_vec(g, pv);
       else
         base[b][v] = (pv / ld.ow) * ld.ws + pv % ld.ow;
     }
@@ -339,6 +395,24 @@ void sparse_tiles(const float* phases, int64_t chan, const SparseConvWeights& sw
           channel_rows<8>(xc, p0, tm, out, taps, e0, e1, ab);
         continue;
       }
+      if (ld.mode == LoadMode::Stride2) {
+#pragma GCC unroll 3
+        for (int i = 0; i < 3; ++i)
+#pragma GCC unroll 4
+          for (int v = 0; v < kVec; ++v) {
+            __m512 win[3];
+            stride2_windows(xc, s2[b][v], i, g.w, g.ow == 8, win);
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; ++j) {
+              if (v < 2)
+                in[i * 3 + j][v] = win[j];
+              else
+                _mm512_store_ps(far[i * 3 + j][v - 2], win[j]);
+            }
+          }
+        scatter_entries(in, far, out, taps, sw.begin[c], sw.begin[c + 1], acc + b * g.o * kTile);
+        continue;
+      }
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t) {
         in[t][0] = window(xc, b, t, 0);
@@ -378,9 +452,12 @@ void sparse_conv_avx512(const float* x, const SparseConvWeights& sw, const float
     if (sw.begin[c + 1] > sw.begin[c]) active.push_back(c);
   TileLoader ld{LoadMode::Gather, g.ow, ph.ws, g.ohw};
   const bool direct = g.p.stride_h == 1 && g.p.stride_w == 1 && g.oh == g.h && g.ow == g.w &&
-                      g.ohw < (int64_t{1} << 22);  // direct_masks' float row arithmetic
+                      g.ohw < (int64_t{1} << 22);       // direct_masks' float row arithmetic
+  const bool unpadded = direct || stride2_geometry(g);  // windows read from the input itself
   if (direct)
     ld.mode = LoadMode::Direct;
+  else if (unpadded)
+    ld.mode = LoadMode::Stride2;
   else if (g.ow % 16 == 0)
     ld.mode = LoadMode::Row16;
   else if (g.ow == 8 && g.ohw % 16 == 0)
@@ -413,23 +490,23 @@ void sparse_conv_avx512(const float* x, const SparseConvWeights& sw, const float
       const float* xn = x + n * g.c * g.h * g.w;
       float* acc = thread_scratch(acc_floats, 1);
       const float* phases = xn;
-      if (!direct) {
+      if (!unpadded) {
         float* built = thread_scratch(phase_floats, 0);
         build_phases(xn, g, ph, active, built);
         phases = built;
       }
       for (int64_t t = 0; t < tiles; t += block)
-        sparse_tiles(phases, direct ? g.h * g.w : ph.chan, sw, active, toff, ld, bias, map,
+        sparse_tiles(phases, unpadded ? g.h * g.w : ph.chan, sw, active, toff, ld, bias, map,
                      res ? res + n * g.o * g.ohw : nullptr, relu, g, t, std::min(t + block, tiles),
                      acc, y + n * g.o * g.ohw);
     }
     return;
   }
   std::vector<float> built;  // phases shared by the threads of one image
-  if (!direct) built.assign(phase_floats, 0.0f);
+  if (!unpadded) built.assign(phase_floats, 0.0f);
   for (int64_t n = 0; n < g.n; ++n) {
     const float* phases = x + n * g.c * g.h * g.w;
-    if (!direct) {
+    if (!unpadded) {
       build_phases(phases, g, ph, active, built.data());
       phases = built.data();
     }
@@ -439,7 +516,7 @@ void sparse_conv_avx512(const float* x, const SparseConvWeights& sw, const float
     const int team = static_cast<int>(std::min<int64_t>(threads, blocks));
 #pragma omp parallel for schedule(static) num_threads(team)
     for (int64_t k = 0; k < blocks; ++k)
-      sparse_tiles(phases, direct ? g.h * g.w : ph.chan, sw, active, toff, ld, bias, map,
+      sparse_tiles(phases, unpadded ? g.h * g.w : ph.chan, sw, active, toff, ld, bias, map,
                    res ? res + n * g.o * g.ohw : nullptr, relu, g, k * b1,
                    std::min((k + 1) * b1, tiles), thread_scratch(acc_floats, 1),
                    y + n * g.o * g.ohw);
