@@ -11,9 +11,10 @@
 //
 // Windows: a "same" stride-1 convolution reads them straight from the input with lane masks for
 // the padding (Direct below); when its rows are 8, 16 or 32 wide (every ResNet stage), the four
-// vectors' windows overlap and all fit in registers (SharedRows), which is the fast path. Other
-// geometries read the zero-padded image split into stride phases as in conv.cpp, so every tap
-// is a unit-stride load.
+// vectors' windows overlap and all fit in registers (SharedRows), which is the fast path. The
+// stride-2 "halving" convolutions of even-sized images read them from the input too, with
+// permutes picking the even or odd pixels (Stride2). Other geometries read the zero-padded image
+// split into stride phases as in conv.cpp, so every tap is a unit-stride load.
 //
 // A few tiles (accumulators within 16 KB) are done together with the channel loop outside, so
 // each channel's entry loop repeats its trip count back to back (the predictor learns it; random
