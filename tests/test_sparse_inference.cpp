@@ -46,7 +46,7 @@ TEST_CASE("sparse_conv2d matches the dense convolution", "[sparse]") {
       {1, 32, 16, 16, 64, 3, 2, 1},  // 8-wide output from stride 2
       {2, 3, 64, 64, 4, 3, 2, 1},    // stride 2, 32-wide output: a vector starting mid-row
       {2, 3, 12, 32, 4, 3, 2, 1},    // stride 2, 16-wide output, vectors past the end
-      {2, 3, 12, 16, 4, 3, 2, 1},    // stride 2, 8-wide output, a half tile at the end
+      {2, 3, 12, 16, 4, 3, 2, 1},    // stride 2, 8-wide output, a tile three quarters full
       {2, 3, 12, 15, 4, 3, 2, 1},    // stride 2 on an odd width: the phase path
       {2, 5, 7, 9, 6, 3, 2, 1},      // odd sizes: the gather path and a tail tile
       {2, 5, 11, 5, 7, 3, 1, 1},     // a "same" convolution on odd sizes: masked tail lanes

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <sstream>
+#include <thread>
 
 #include "core/allocator.h"
 #include "core/backend.h"
@@ -207,6 +208,31 @@ TEST_CASE("the caching allocator reuses freed blocks", "[tensor][allocator]") {
   CHECK(cpu_allocator_stats().bytes_cached == 0);
   cpu_allocator_reset_peak();
   CHECK(cpu_allocator_stats().peak_bytes_in_use == cpu_allocator_stats().bytes_in_use);
+}
+
+TEST_CASE("the caching allocator prefers a thread's own blocks and shares the rest",
+          "[tensor][allocator]") {
+  cpu_allocator_release_cache();
+  constexpr size_t kBytes = 77777;
+  void* mine = cpu_allocate(kBytes);
+  void* theirs = nullptr;
+  std::thread([&] {
+    theirs = cpu_allocate(kBytes);
+    cpu_deallocate(theirs, kBytes);  // cached as the other thread's
+  }).join();
+  cpu_deallocate(mine, kBytes);  // cached as this thread's, after theirs
+  REQUIRE(mine != theirs);
+  // This thread gets its own block back first, though theirs was cached before it...
+  void* first = cpu_allocate(kBytes);
+  CHECK(first == mine);
+  // ...and then theirs rather than a new one.
+  const uint64_t hits = cpu_allocator_stats().cache_hits;
+  void* second = cpu_allocate(kBytes);
+  CHECK(second == theirs);
+  CHECK(cpu_allocator_stats().cache_hits == hits + 1);
+  cpu_deallocate(first, kBytes);
+  cpu_deallocate(second, kBytes);
+  cpu_allocator_release_cache();
 }
 
 TEST_CASE("thread count setting", "[tensor][threads]") {

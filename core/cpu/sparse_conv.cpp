@@ -186,7 +186,7 @@ std::vector<__mmask16> direct_masks(const SparseGeom& g, int64_t tiles) {
 // (OW % 16 = 0), or input rows R and R + 2 whole (OW = 8, a vector covers two output rows). The
 // three column taps are then lanes 2k + j - 1 of A:B, one permute each; lane 0 of the j = 0 tap
 // (and lane 8 when OW = 8) is the padding, or the pixel just before A when q0 > 0. So no phase
-// images are built: per channel a tile costs 24 loads and 36 permutes.
+// images are built: per channel a tile costs 24 loads, 36 permutes and 18 stores.
 struct Stride2Vec {
   int64_t a = 0, b = 0;              // offsets of A and B in the channel at tap row 0 (+ i * W)
   __mmask16 ma[3] = {}, mb[3] = {};  // all lanes, or none when the row is outside the image
