@@ -184,26 +184,6 @@ Tensor option_a_shortcut(const Tensor& x, int64_t stride, int64_t pad, int64_t p
   return shortcut;
 }
 
-// The global average pool before the classifier: x (N, C, H, W) -> (N, C). Sixteen partial sums
-// per plane, so the loop vectorizes (a single running sum is a serial chain of adds).
-Tensor global_average(const Tensor& x) {
-  const int64_t planes = x.size(0) * x.size(1), hw = x.size(2) * x.size(3);
-  Tensor pooled = Tensor::empty({x.size(0), x.size(1)}, DType::Float32, x.device());
-  const float* xp = x.data<float>();
-  float* pp = pooled.data<float>();
-  for (int64_t k = 0; k < planes; ++k, xp += hw) {
-    float part[16] = {};
-    int64_t i = 0;
-    for (; i + 16 <= hw; i += 16)
-      for (int j = 0; j < 16; ++j) part[j] += xp[i + j];
-    float sum = 0.0f;
-    for (; i < hw; ++i) sum += xp[i];
-    for (const float v : part) sum += v;
-    pp[k] = sum / static_cast<float>(hw);
-  }
-  return pooled;
-}
-
 }  // namespace
 
 Tensor PlanConv::bias_map(int64_t h, int64_t w) {
@@ -379,7 +359,7 @@ Tensor SparsePlan::run_chunk(const Tensor& x) {
     const Tensor y = convs_[b.conv2].forward(h, shortcut);  // relu(conv2 + shortcut)
     cur = y;
   }
-  const Tensor pooled = global_average(cur);                        // (N, C)
+  const Tensor pooled = ops::mean(cur, {2, 3});                     // (N, C)
   Tensor logits = ops::matmul(pooled, fc_weight_.transpose(0, 1));  // (N, classes)
   if (fc_bias_.defined()) logits = ops::add(logits, fc_bias_);
   return logits;
