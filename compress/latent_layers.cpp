@@ -29,6 +29,9 @@ LatentConv2d::LatentConv2d(int64_t in, int64_t out, int64_t kernel_size, const C
   params_.pad_h = params_.pad_w = o.padding;
   params_.dilation_h = params_.dilation_w = o.dilation;
   params_.groups = o.groups;
+  // Without a decoder shift, zero latent slices decode to zero weight slices: the convolution can
+  // skip them (and finds none to skip with a shift).
+  params_.skip_zero_slices = true;
   latent_ = register_parameter("weight", uniform({out, in / o.groups, kernel_size, kernel_size},
                                                  -init_bound, init_bound, gen));
   if (o.bias) {  // float, with PyTorch's default init

@@ -50,6 +50,10 @@ struct Conv2dParams {
   int64_t pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1;
   int64_t groups = 1;
+  // A hint that many (out, in) kernel slices of the weight are all zero, as in LilNetX's latent
+  // layers: a backend may then skip those slices in the forward pass and the input gradient. The
+  // result equals the dense convolution's for finite inputs.
+  bool skip_zero_slices = false;
 };
 
 struct Pool2dParams {

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
@@ -7,6 +8,7 @@
 
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
+#include "core/cpu/sparse_conv.h"
 #include "core/ops.h"
 #include "core/random.h"
 
@@ -220,6 +222,89 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
         ops::sum(ops::mul(w, ops::conv2d_backward_weight(gy, x, w.shape(), c.p))).item();
     CHECK(via_x == Approx(lhs).epsilon(1e-4));
     CHECK(via_w == Approx(lhs).epsilon(1e-4));
+  }
+}
+
+namespace {
+
+// w with a fraction `zero` of its (out, in) slices set to zero, chosen at random.
+Tensor zero_slices(Tensor w, double zero, Generator& gen) {
+  const int64_t slices = w.size(0) * w.size(1), kk = w.size(2) * w.size(3);
+  const auto u = uniform({slices}, 0, 1, &gen).to_vector<float>();
+  float* p = w.data<float>();
+  for (int64_t s = 0; s < slices; ++s)
+    if (u[static_cast<size_t>(s)] < zero) std::fill(p + s * kk, p + (s + 1) * kk, 0.0f);
+  return w;
+}
+
+double slice_density(const Tensor& w) {
+  const auto v = w.to_vector<float>();
+  const int64_t slices = w.size(0) * w.size(1), kk = w.size(2) * w.size(3);
+  int64_t nonzero = 0;
+  for (int64_t s = 0; s < slices; ++s)
+    nonzero += std::any_of(v.begin() + s * kk, v.begin() + (s + 1) * kk,
+                           [](float e) { return e != 0.0f; });
+  return static_cast<double>(nonzero) / static_cast<double>(slices);
+}
+
+}  // namespace
+
+TEST_CASE("conv2d skipping zero slices equals the dense convolution", "[conv]") {
+  Generator gen(13);
+  struct Case {
+    Shape x;
+    int64_t o;
+    double zero;  // fraction of slices zeroed
+    Conv2dParams p;
+    bool sparse;  // whether the slice-skipping kernel should take it
+  };
+  const Case cases[] = {
+      {{4, 16, 32, 32}, 16, 0.8, params(1, 1, 1, 1), true},   // ResNet stage 1
+      {{4, 16, 32, 32}, 32, 0.6, params(2, 1, 1, 1), true},   // downsampling to 16x16
+      {{4, 32, 16, 16}, 32, 0.6, params(1, 1, 1, 1), true},   // stage 2
+      {{4, 64, 8, 8}, 64, 0.5, params(1, 1, 1, 1), true},     // stage 3
+      {{3, 8, 5, 7}, 12, 0.5, params(1, 1, 1, 1), true},      // odd sizes, masked vectors
+      {{3, 8, 9, 11}, 6, 0.5, params(2, 1, 1, 1), true},      // stride 2 on odd sizes
+      {{2, 8, 8, 8}, 8, 1.0, params(1, 1, 1, 1), true},       // every slice zero
+      {{4, 16, 16, 16}, 16, 0.1, params(1, 1, 1, 1), false},  // too dense to pay
+      {{2, 8, 8, 8}, 8, 0.5, params(1, 1, 2, 1), false},      // dilated: the dense kernel
+      {{2, 8, 8, 8}, 8, 0.5, params(1, 1, 1, 2), false},      // grouped: the dense kernel
+  };
+  for (const Case& c : cases) {
+    const Tensor x = normal(c.x, 0, 1, &gen);
+    const Tensor w = zero_slices(normal({c.o, c.x[1] / c.p.groups, 3, 3}, 0, 1, &gen), c.zero, gen);
+    const Tensor b = normal({c.o}, 0, 1, &gen);
+    Conv2dParams skip = c.p;
+    skip.skip_zero_slices = true;
+    const Shape ys = ops::conv2d_output_shape(x.shape(), w.shape(), c.p);
+    INFO("x " << to_string(c.x) << " w " << to_string(w.shape()) << " stride " << c.p.stride_h
+              << " slice density " << slice_density(w));
+    // The case takes the path it is meant to test (the geometry and build allowing).
+    if (c.p.groups == 1 && c.p.dilation_h == 1)
+      CHECK(slice_skipping_pays(ys[2] * ys[3], slice_density(w)) == c.sparse);
+    check_close(ops::conv2d(x, w, b, skip).to_vector<float>(), naive_conv(x, w, b, c.p, ys), 1e-4);
+    check_close(ops::conv2d(x, w, b, skip), ops::conv2d(x, w, b, c.p), 1e-6);
+    const Tensor gy = normal(ys, 0, 1, &gen);
+    check_close(ops::conv2d_backward_input(gy, w, c.x, skip),
+                ops::conv2d_backward_input(gy, w, c.x, c.p), 1e-6);
+    check_close(ops::conv2d_backward_weight(gy, x, w.shape(), skip),
+                ops::conv2d_backward_weight(gy, x, w.shape(), c.p), 1e-6);
+  }
+}
+
+TEST_CASE("conv2d gradients when skipping zero slices", "[conv][gradcheck]") {
+  Generator gen(17);
+  for (const int64_t stride : {1, 2}) {
+    Conv2dParams p = params(stride, 1, 1, 1);
+    p.skip_zero_slices = true;
+    const Tensor w = zero_slices(normal({6, 4, 3, 3}, 0, 1, &gen), 0.6, gen);
+    INFO("stride " << stride << " slice density " << slice_density(w));
+    const GradcheckResult r =
+        gradcheck([&p](const std::vector<Variable>& v) { return conv2d(v[0], v[1], v[2], p); },
+                  {normal({2, 4, 8, 8}, 0, 1, &gen), w, normal({6}, 0, 1, &gen)});
+    INFO(r.report);
+    CHECK(r.ok);
+    CHECK(r.checked > 0);
   }
 }
 

@@ -26,6 +26,7 @@
 
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/phases.h"
+#include "core/cpu/sparse_conv.h"
 
 namespace lnx {
 namespace {
@@ -483,6 +484,20 @@ std::vector<int64_t> tap_offsets(const Geom& g, const Phases& ph) {
       }
   return off;
 }
+
+// w (O, C, KH, KW) as the weight of the convolution that gives the input gradient at stride 1:
+// (C, O, KH, KW) with each kernel flipped. Zero slices stay zero slices. Groups = 1.
+Tensor flipped_transpose(const Tensor& w) {
+  const int64_t o = w.size(0), c = w.size(1), kh = w.size(2), kw = w.size(3);
+  Tensor t = Tensor::empty({c, o, kh, kw}, DType::Float32, w.device());
+  const float* src = w.data<float>();
+  float* dst = t.data<float>();
+  for (int64_t oc = 0; oc < o; ++oc)
+    for (int64_t ic = 0; ic < c; ++ic)
+      for (int64_t k = 0; k < kh * kw; ++k)
+        dst[(ic * o + oc) * kh * kw + (kh * kw - 1 - k)] = src[(oc * c + ic) * kh * kw + k];
+  return t;
+}
 #endif
 
 // Threads worth using for a convolution: one when there is a single image (portable builds then
@@ -573,6 +588,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
   const float* bp = b.defined() ? b.data<float>() : nullptr;  // (O)
   float* yp = y.data<float>();                                // (N, O, OH, OW)
 #if defined(__AVX512F__)
+  if (p.skip_zero_slices && conv2d_skipping_slices(x, w, b, p, y)) return;
   forward_direct(xp, g, wp, {1, g.ck}, bp, yp);
 #else
   const int64_t tile = tile_rows(g);
@@ -617,6 +633,9 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, co
     tp.pad_h = tpad_h;
     tp.pad_w = tpad_w;
     const Geom t = geometry(grad_y.shape(), {g.c, g.og, g.kh, g.kw}, grad_x.shape(), tp);
+    if (p.skip_zero_slices && g.groups == 1 &&
+        conv2d_skipping_slices(grad_y, flipped_transpose(w), Tensor(), tp, grad_x))
+      return;
     // wt[gi][(o, i, j)][c] = w[gi*OG + o][c][KH-1-i][KW-1-j]: (groups, OG*KH*KW, CG)
     float* wt = scratch(static_cast<size_t>(g.o * g.ck), 3);
     for (int64_t gi = 0; gi < g.groups; ++gi)

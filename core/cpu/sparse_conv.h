@@ -1,7 +1,7 @@
-// Slice-sparse 2-D convolution for inference (LilNetX, method.md section 4): a weight whose
-// (out, in) kernel slices are mostly all-zero is packed per input channel as the list of output
-// channels it feeds, and the kernel only visits those slices. Forward only, CPU, groups = 1,
-// dilation 1.
+// Slice-sparse 2-D convolution (LilNetX, method.md section 4): a weight whose (out, in) kernel
+// slices are mostly all-zero is packed per input channel as the list of output channels it feeds,
+// and the kernel only visits those slices. Forward only (the CPU backend also runs the input
+// gradient of a stride-1 convolution through it, as a convolution), CPU, groups = 1, dilation 1.
 #pragma once
 
 #include <cstdint>
@@ -31,5 +31,16 @@ SparseConvWeights pack_sparse_conv(const Tensor& w);
 Tensor sparse_conv2d(const Tensor& x, const SparseConvWeights& w, const Tensor& bias,
                      const Tensor& bias_map, const Conv2dParams& p, bool relu,
                      const Tensor& residual = Tensor());
+
+// Whether the slice-skipping kernel beats the dense one on a whole batch (the training case:
+// activations in memory, not cache) for a 3x3 convolution with out_pixels = OH * OW that keeps
+// `density` of its slices.
+bool slice_skipping_pays(int64_t out_pixels, double density);
+
+// For the CPU backend: y (N, O, OH, OW) = conv2d(x, w) + bias through the slice-skipping kernel
+// when w (O, I, 3, 3) is sparse enough for that to pay (slice_skipping_pays); returns false and
+// leaves y alone otherwise, or for geometries the kernel does not take. x, w, y contiguous.
+bool conv2d_skipping_slices(const Tensor& x, const Tensor& w, const Tensor& bias,
+                            const Conv2dParams& p, const Tensor& y);
 
 }  // namespace lnx
