@@ -45,6 +45,8 @@ class LatentConv2d final : public LatentLayer {
   std::string extra_repr() const override;
   int64_t conv_groups() const override { return params_.groups; }
   const Conv2dParams& params() const { return params_; }
+  // Skipping all-zero slices is on by default; off runs the dense kernels (for comparison).
+  void set_skip_zero_slices(bool on) { params_.skip_zero_slices = on; }
 
  private:
   int64_t in_, out_, kernel_size_;

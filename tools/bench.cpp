@@ -50,6 +50,18 @@ void bench_net(int batch, int width, int reps, const std::string& mode, bool lil
       t.images_per_second, t.min_ms, t.max_ms, t.peak_mib);
 }
 
+void bench_net_checkpoint(const std::string& path, int batch, int reps) {
+  const SkipTiming t = bench_resnet20_checkpoint(path, batch, reps);
+  std::printf(
+      "resnet20 cpu batch=%d lilnetx train from %s (slice sparsity %.1f%%): zero slices skipped "
+      "median %.2f ms (min %.2f, max %.2f), dense kernels median %.2f ms (min %.2f, max %.2f): "
+      "%.2fx faster\n",
+      batch, path.c_str(),
+      100.0 * static_cast<double>(t.zero_slices) / std::max<int64_t>(t.slices, 1),
+      t.skipping.median_ms, t.skipping.min_ms, t.skipping.max_ms, t.dense.median_ms, t.dense.min_ms,
+      t.dense.max_ms, t.dense.median_ms / t.skipping.median_ms);
+}
+
 void bench_data(const std::string& root, int workers) {
   data::ImageFolderOptions o;
   o.preload = false;  // decode every image on every read: the slow path
@@ -128,17 +140,26 @@ int bench_main(int argc, char** argv) {
   app.add_option("--device", device, "resnet20: cpu or cuda[:i]");
   bool lilnetx = false;
   app.add_flag("--lilnetx", lilnetx, "resnet20: the LilNetX objective instead of vanilla");
-  std::string model;
+  std::string model, checkpoint;
   app.add_option("--model", model, "sparse: a trained .lnx file instead of random sparsity");
+  app.add_option("--checkpoint", checkpoint,
+                 "resnet20: a LilNetX training checkpoint; times its training step with zero "
+                 "slices skipped against the dense kernels");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  LNX_CHECK(checkpoint.empty() || (what == "resnet20" && mode == "train" && device == "cpu"),
+            "--checkpoint times a CPU training step (resnet20 --mode train --device "
+            "cpu), got '",
+            what, "' with mode ", mode, " on ", device);
   set_num_threads(threads);
   std::printf("lilnetx bench %s: %d threads\n", what.c_str(), threads);
   if (what == "ops") bench_ops(batch, width, reps, gemm_n);
-  if (what == "resnet20") bench_net(batch, width, reps, mode, lilnetx, device);
+  if (what == "resnet20" && checkpoint.empty())
+    bench_net(batch, width, reps, mode, lilnetx, device);
+  if (what == "resnet20" && !checkpoint.empty()) bench_net_checkpoint(checkpoint, batch, reps);
   if (what == "data") bench_data(data_root, workers);
   if (what == "sparse" && model.empty()) bench_sparse(reps, 0);
   if (what == "sparse" && !model.empty()) bench_sparse_model(model, reps);

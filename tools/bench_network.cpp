@@ -6,12 +6,16 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "compress/latent_layers.h"
 #include "compress/objective.h"
+#include "compress/sparsity_stats.h"
 #include "core/allocator.h"
 #include "core/backend.h"
+#include "core/checkpoint_io.h"
 #include "core/random.h"
 #include "layers/optim/adam.h"
 #include "models/registry.h"
+#include "tools/config.h"
 #ifdef LNX_HAVE_CUDA
 #include "cuda/allocator.h"
 #endif
@@ -35,6 +39,104 @@ size_t peak_bytes(Device dev) {
   return cpu_allocator_stats().peak_bytes_in_use;
 }
 
+// The classes of a checkpoint's classifier; 10 without a checkpoint.
+int64_t classes_of(const Checkpoint* state) {
+  if (!state) return 10;
+  const auto fc = state->model.find("fc.weight");  // (classes, features)
+  return fc != state->model.end() ? fc->second.size(0) : 10;
+}
+
+// A ResNet-20 with its optimizers and one training step, as the peer script runs it.
+class StepRig {
+ public:
+  // state: a LilNetX training checkpoint's model state to start from, or null.
+  StepRig(int batch, int width, bool lilnetx, Device dev, const Checkpoint* state) : gen_(0) {
+    const int64_t classes = classes_of(state);
+    const ModelSpec spec{"resnet20", classes, static_cast<double>(width)};
+    std::vector<Variable> params;
+    if (lilnetx) {
+      CompressedNetwork net = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen_);
+      model_ = net.net;  // the groups are the model's child "groups": they live and move with it
+      if (state) {
+        StateDict sd;
+        for (const auto& [name, t] : state->model) sd.insert(name, t);
+        model_->load_state_dict(sd, true);
+      }
+      model_->to(dev);
+      ObjectiveConfig oc;  // the peer's: conv3x3 slice l2, decay on conv3x3 and dense
+      oc.decay_groups = {"conv3x3", "dense"};
+      objective_ = std::make_unique<LilnetxObjective>(*net.groups, oc);
+      std::vector<Variable> priors;
+      for (const auto& g : net.groups->groups())
+        for (const auto& [n, p] : g->prior().named_parameters()) priors.push_back(p);
+      for (const auto& [n, p] : model_->named_parameters())
+        if (n.find(".prior.") == std::string::npos) params.push_back(p);
+      AdamOptions po;
+      po.lr = 1e-4;
+      prior_opt_ = std::make_unique<Adam>(priors, po);
+    } else {
+      model_ = build_float_model(spec, &gen_);
+      model_->to(dev);
+      params = model_->parameters();
+    }
+    AdamOptions ao;
+    ao.lr = 0.01;
+    opt_ = std::make_unique<Adam>(params, ao);
+    x_ = normal({batch, 3, 32, 32}, 0, 1, &gen_).to(dev);  // (N, 3, 32, 32)
+    std::vector<int64_t> y(static_cast<size_t>(batch));
+    for (auto& v : y) v = static_cast<int64_t>(gen_.next_u64() % static_cast<uint64_t>(classes));
+    labels_ = from_vector(y, {batch}).to(dev);
+  }
+
+  Module& model() { return *model_; }
+
+  void train_step() {
+    opt_->zero_grad();
+    if (prior_opt_) prior_opt_->zero_grad();
+    Variable loss = cross_entropy(model_->forward(Variable(x_)), labels_);
+    if (objective_) loss = add(loss, objective_->compute(true, 1.0, &gen_).total);
+    loss.backward();
+    opt_->step();
+    if (prior_opt_) prior_opt_->step();
+  }
+
+  void infer() {
+    NoGradGuard ng;
+    (void)model_->forward(Variable(x_));
+  }
+
+ private:
+  Generator gen_;
+  ModulePtr model_;
+  std::unique_ptr<LilnetxObjective> objective_;
+  std::unique_ptr<Adam> opt_, prior_opt_;
+  Tensor x_, labels_;
+};
+
+StepTiming summarize(std::vector<double> ms, int batch, Device dev) {
+  std::sort(ms.begin(), ms.end());
+  StepTiming t;
+  t.median_ms = ms[ms.size() / 2];
+  t.min_ms = ms.front();
+  t.max_ms = ms.back();
+  t.images_per_second = batch / t.median_ms * 1e3;
+  t.peak_mib = static_cast<double>(peak_bytes(dev)) / (1 << 20);
+  return t;
+}
+
+template <typename F>
+double time_ms(Backend& be, F&& step) {
+  const auto t0 = std::chrono::steady_clock::now();
+  step();
+  be.synchronize();  // GPU kernels are queued: the step ends when they have run
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void set_skip_zero_slices(Module& model, bool on) {
+  for (const auto& [name, m] : model.named_modules())
+    if (auto* conv = dynamic_cast<LatentConv2d*>(m)) conv->set_skip_zero_slices(on);
+}
+
 }  // namespace
 
 StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps, bool lilnetx,
@@ -43,73 +145,52 @@ StepTiming bench_resnet20(int batch, int width, const std::string& mode, int rep
             "', expected train or infer");
   const Device dev = Device::parse(device);
   Backend& be = backend(dev);
-  Generator gen(0);
-  const ModelSpec spec{"resnet20", 10, static_cast<double>(width)};
-  ModulePtr model;
-  std::unique_ptr<LilnetxObjective> objective;
-  std::unique_ptr<Adam> prior_opt;
-  std::vector<Variable> params;
-  if (lilnetx) {
-    CompressedNetwork net = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
-    model = net.net;
-    model->to(dev);      // the groups are the model's children: they move with it
-    ObjectiveConfig oc;  // the peer's: conv3x3 slice l2, decay on conv3x3 and dense
-    oc.decay_groups = {"conv3x3", "dense"};
-    objective = std::make_unique<LilnetxObjective>(*net.groups, oc);
-    std::vector<Variable> priors;
-    for (const auto& g : net.groups->groups())
-      for (const auto& [n, p] : g->prior().named_parameters()) priors.push_back(p);
-    for (const auto& [n, p] : model->named_parameters())
-      if (n.find(".prior.") == std::string::npos) params.push_back(p);
-    AdamOptions po;
-    po.lr = 1e-4;
-    prior_opt = std::make_unique<Adam>(priors, po);
-    // Keep the groups alive with the model: they are its child "groups".
-  } else {
-    model = build_float_model(spec, &gen);
-    model->to(dev);
-    params = model->parameters();
-  }
-  AdamOptions ao;
-  ao.lr = 0.01;
-  Adam opt(params, ao);
-  const Tensor x = normal({batch, 3, 32, 32}, 0, 1, &gen).to(dev);  // (N, 3, 32, 32)
-  std::vector<int64_t> y(batch);
-  for (auto& v : y) v = static_cast<int64_t>(gen.next_u64() % 10);
-  const Tensor labels = from_vector(y, {batch}).to(dev);
-
-  auto train_step = [&] {
-    opt.zero_grad();
-    if (prior_opt) prior_opt->zero_grad();
-    Variable loss = cross_entropy(model->forward(Variable(x)), labels);
-    if (objective) loss = add(loss, objective->compute(true, 1.0, &gen).total);
-    loss.backward();
-    opt.step();
-    if (prior_opt) prior_opt->step();
-  };
-  auto infer = [&] {
-    NoGradGuard ng;
-    (void)model->forward(Variable(x));
-  };
-  if (mode == "infer") model->eval();
-  for (int i = 0; i < 5; ++i) mode == "train" ? train_step() : infer();
+  StepRig rig(batch, width, lilnetx, dev, nullptr);
+  if (mode == "infer") rig.model().eval();
+  auto step = [&] { mode == "train" ? rig.train_step() : rig.infer(); };
+  for (int i = 0; i < 5; ++i) step();
   be.synchronize();
   reset_peak(dev);
   std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    mode == "train" ? train_step() : infer();
-    be.synchronize();  // GPU kernels are queued: the step ends when they have run
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  for (int i = 0; i < reps; ++i) ms.push_back(time_ms(be, step));
+  return summarize(std::move(ms), batch, dev);
+}
+
+SkipTiming bench_resnet20_checkpoint(const std::string& path, int batch, int reps) {
+  const Checkpoint ck = load_checkpoint(path);
+  const Config config = Config::parse(ck.get_string("config"), {}, path + " (stored config)");
+  const auto network = config.get<std::string>("network.name");
+  LNX_CHECK(network == "resnet20" && !config.get<bool>("network.vanilla"),
+            "bench resnet20 --checkpoint: '", path, "' holds a ",
+            config.get<bool>("network.vanilla") ? "float " : "LilNetX ", network,
+            ", expected a LilNetX resnet20");
+  const Device cpu = Device::parse("cpu");
+  Backend& be = backend(cpu);
+  StepRig rig(batch, static_cast<int>(config.get<int64_t>("network.width")), true, cpu, &ck);
+  SkipTiming t;
+  for (const auto& [name, m] : rig.model().named_modules())
+    if (const auto* conv = dynamic_cast<const LatentConv2d*>(m)) {
+      const Tensor w = conv->decoded_weight().data();
+      const SparsityStats s = measure_sparsity(w, 1, conv->conv_groups());
+      t.slices += s.slices;
+      t.zero_slices += s.zero_slices;
+    }
+  for (int i = 0; i < 3; ++i) {
+    set_skip_zero_slices(rig.model(), i % 2 == 0);
+    rig.train_step();
   }
-  std::sort(ms.begin(), ms.end());
-  StepTiming t;
-  t.median_ms = ms[ms.size() / 2];
-  t.min_ms = ms.front();
-  t.max_ms = ms.back();
-  t.images_per_second = batch / t.median_ms * 1e3;
-  t.peak_mib = static_cast<double>(peak_bytes(dev)) / (1 << 20);
+  // Alternate step by step, so both see the same machine load and the same (slowly moving)
+  // sparsity.
+  std::vector<double> skipping, dense;
+  for (int i = 0; i < reps; ++i) {
+    set_skip_zero_slices(rig.model(), true);
+    skipping.push_back(time_ms(be, [&] { rig.train_step(); }));
+    set_skip_zero_slices(rig.model(), false);
+    dense.push_back(time_ms(be, [&] { rig.train_step(); }));
+  }
+  set_skip_zero_slices(rig.model(), true);
+  t.skipping = summarize(std::move(skipping), batch, cpu);
+  t.dense = summarize(std::move(dense), batch, cpu);
   return t;
 }
 

@@ -21,4 +21,14 @@ struct StepTiming {
 StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps,
                           bool lilnetx = false, const std::string& device = "cpu");
 
+struct SkipTiming {
+  StepTiming skipping, dense;           // zero kernel slices skipped / the dense kernels throughout
+  int64_t slices = 0, zero_slices = 0;  // of the decoded conv weights at the start
+};
+
+// The LilNetX training step (as above, CPU) of a ResNet-20 whose state comes from a LilNetX
+// training checkpoint, so the convolutions see its trained slice sparsity: timed with the latent
+// convolutions skipping zero slices and with the dense kernels, alternating step by step.
+SkipTiming bench_resnet20_checkpoint(const std::string& path, int batch, int reps);
+
 }  // namespace lnx::tools

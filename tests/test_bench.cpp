@@ -1,0 +1,80 @@
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <string>
+
+#include "autograd/grad_mode.h"
+#include "compress/latent_layers.h"
+#include "core/checkpoint_io.h"
+#include "core/random.h"
+#include "tools/bench_network.h"
+#include "tools/config.h"
+#include "tools/lnx_model.h"
+#include "tools/trainer.h"
+
+using namespace lnx;
+using namespace lnx::tools;
+namespace fs = std::filesystem;
+
+namespace {
+
+Config network_config(const std::string& name, bool vanilla) {
+  return Config::parse(str("network: {name: ", name, ", vanilla: ", vanilla ? "true" : "false",
+                           ", width: 1}\ncommon: {seed: 5}\n"),
+                       {}, "test network");
+}
+
+// Saves the network's state with its config as a training checkpoint would.
+std::string save_state(const Config& config, const Module& model, const std::string& file) {
+  Checkpoint ck;
+  for (const auto& [name, t] : model.state_dict()) ck.model[name] = t;
+  ck.set_string("config", config.dump());
+  const std::string path = (fs::temp_directory_path() / str(file, "_", ::getpid())).string();
+  save_checkpoint(path, ck);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("bench resnet20 --checkpoint trains the checkpoint's sparse network", "[bench]") {
+  const Config config = network_config("resnet20", false);
+  const BuiltNetwork net = build_network_from_config(config, {10, 3, 32});
+  // Latents of every third 3x3 slice round to zero; the others to 1.
+  int64_t slices = 0, zero = 0;
+  {
+    NoGradGuard ng;
+    for (const auto& [name, layer] : latent_layers_by_name(*net.model)) {
+      const auto* conv = dynamic_cast<const LatentConv2d*>(layer);
+      if (!conv) continue;
+      const Tensor& l = layer->latent().data();
+      float* p = l.data<float>();
+      const int64_t n = l.numel() / 9;
+      for (int64_t s = 0; s < n; ++s)
+        for (int64_t k = 0; k < 9; ++k) p[s * 9 + k] = s % 3 == 0 ? 0.3f : 1.2f;
+      slices += n;
+      zero += (n + 2) / 3;
+    }
+  }
+  const std::string path = save_state(config, *net.model, "bench_ck.safetensors");
+  const SkipTiming t = bench_resnet20_checkpoint(path, 4, 2);
+  CHECK(t.slices == slices);
+  CHECK(t.zero_slices == zero);
+  CHECK(t.skipping.median_ms > 0);
+  CHECK(t.dense.median_ms > 0);
+  fs::remove(path);
+}
+
+TEST_CASE("bench resnet20 --checkpoint names what the checkpoint holds instead",
+          "[bench][errors]") {
+  for (const auto& [name, vanilla] : {std::pair{"resnet20", true}, {"small_cnn", false}}) {
+    const Config config = network_config(name, vanilla);
+    const BuiltNetwork net = build_network_from_config(config, {10, 3, 32});
+    const std::string path = save_state(config, *net.model, "bench_bad.safetensors");
+    INFO(name << (vanilla ? " vanilla" : " LilNetX"));
+    CHECK_THROWS_WITH(bench_resnet20_checkpoint(path, 2, 1),
+                      Catch::Contains(str("holds a ", vanilla ? "float" : "LilNetX", " ", name)) &&
+                          Catch::Contains("expected a LilNetX resnet20"));
+    fs::remove(path);
+  }
+}
