@@ -30,6 +30,8 @@ Tensor conv_weight(const Module& m, Conv2dParams& p, const std::string& name) {
   NoGradGuard no_grad;
   if (const auto* lc = dynamic_cast<const LatentConv2d*>(&m)) {
     p = lc->params();
+    // The plan picks its kernels itself (SparseMode), and its dense baseline must stay dense.
+    p.skip_zero_slices = false;
     return lc->decoded_weight().data().contiguous();
   }
   if (const auto* c = dynamic_cast<const Conv2d*>(&m)) {
