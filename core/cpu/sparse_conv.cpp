@@ -614,12 +614,11 @@ bool slice_skipping_pays(int64_t out_pixels, double density) {
   return density <= 0.75;
 }
 
-bool conv2d_skipping_slices([[maybe_unused]] const Tensor& x, const Tensor& w,
-                            [[maybe_unused]] const Tensor& bias, const Conv2dParams& p,
-                            const Tensor& y) {
-#if !defined(__AVX512F__)
-  return false;  // the plain loop never beats the dense GEMM
-#endif
+bool conv2d_skipping_slices([[maybe_unused]] const Tensor& x, [[maybe_unused]] const Tensor& w,
+                            [[maybe_unused]] const Tensor& bias,
+                            [[maybe_unused]] const Conv2dParams& p,
+                            [[maybe_unused]] const Tensor& y) {
+#if defined(__AVX512F__)
   if (p.groups != 1 || p.dilation_h != 1 || p.dilation_w != 1 || w.size(2) != 3 || w.size(3) != 3 ||
       w.size(0) * w.size(1) == 0)
     return false;
@@ -631,9 +630,12 @@ bool conv2d_skipping_slices([[maybe_unused]] const Tensor& x, const Tensor& w,
   if (!slice_skipping_pays(y.size(2) * y.size(3), static_cast<double>(nonzero) / slices))
     return false;
   const SparseConvWeights sw = pack_sparse_conv(w);
-  run_sparse_conv(x.data<float>(), sw, bias.defined() ? bias.data<float>() : nullptr, nullptr,
-                  nullptr, false, geom(x.shape(), sw, y.shape(), p), y.data<float>());
+  sparse_conv_avx512(x.data<float>(), sw, bias.defined() ? bias.data<float>() : nullptr, nullptr,
+                     nullptr, false, geom(x.shape(), sw, y.shape(), p), y.data<float>());
   return true;
+#else
+  return false;  // the plain loop never beats the dense GEMM
+#endif
 }
 
 }  // namespace lnx
