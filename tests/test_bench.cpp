@@ -9,6 +9,7 @@
 #include "core/checkpoint_io.h"
 #include "core/random.h"
 #include "tools/bench_network.h"
+#include "tools/commands.h"
 #include "tools/config.h"
 #include "tools/lnx_model.h"
 #include "tools/trainer.h"
@@ -76,5 +77,18 @@ TEST_CASE("bench resnet20 --checkpoint names what the checkpoint holds instead",
                       Catch::Contains(str("holds a ", vanilla ? "float" : "LilNetX", " ", name)) &&
                           Catch::Contains("expected a LilNetX resnet20"));
     fs::remove(path);
+  }
+}
+
+TEST_CASE("bench --checkpoint only with a CPU training step", "[bench][errors]") {
+  for (std::vector<std::string> words : {std::vector<std::string>{"bench", "sparse"},
+                                         {"bench", "resnet20", "--mode", "infer"},
+                                         {"bench", "resnet20", "--device", "cuda"}}) {
+    words.insert(words.end(), {"--checkpoint", "ck.safetensors"});
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    INFO(words[1] << " " << words[2]);
+    CHECK_THROWS_WITH(bench_main(static_cast<int>(argv.size()), argv.data()),
+                      Catch::Contains("--checkpoint times a CPU training step"));
   }
 }
