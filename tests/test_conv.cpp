@@ -203,6 +203,11 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       {{3, 16, 8, 8}, 13, 3, params(1, 1, 1, 1)},  // 8x8 row pairs; 13 channels = 6 + 6 + 1
       {{2, 5, 5, 7}, 52, 3, params(1, 1, 1, 1)},   // 52 positions and channels: masked tails
       {{2, 8, 4, 16}, 64, 3, params(1, 1, 1, 1)},  // rows of 16; 64 channels in the weight grad
+      // grad_y transposed in 16 x 16 blocks for the weight gradient: rows of 32, and rows of 8
+      // two at a time (an odd row count takes the element-wise path).
+      {{2, 4, 6, 32}, 32, 3, params(1, 1, 1, 1)},
+      {{2, 4, 8, 8}, 16, 3, params(1, 1, 1, 1)},
+      {{2, 4, 7, 8}, 16, 3, params(1, 1, 1, 1)},
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);

@@ -485,6 +485,59 @@ std::vector<int64_t> tap_offsets(const Geom& g, const Phases& ph) {
   return off;
 }
 
+// dst row q = column q of the 16 x 16 block at src (rows ld apart).
+inline void transpose16(const float* src, int64_t ld, __m512 (&dst)[16]) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld);
+  for (int i = 0; i < 16; i += 2) {  // interleave row pairs
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // then 2-float pairs
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int h = 0; h < 16; h += 8)  // then 128-bit lanes, twice
+    for (int i = 0; i < 4; ++i) {
+      t[h + i] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0x88);
+      t[h + i + 4] = _mm512_shuffle_f32x4(r[h + i], r[h + i + 4], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    dst[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    dst[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// One group's grad_y gy (OG, OH, OW) transposed for the weight-gradient kernel to (nv, OG) over
+// phase-width positions v = r * WS + q, zero at the junk positions q >= OW. 16 x 16 blocks go
+// through registers (a block spans two rows when rows are 8 wide); the rest element by element,
+// row by row to keep the strided writes in L1.
+void transpose_rows(const float* gy, const Geom& g, int64_t ws, float* dst) {
+  const int64_t og = g.og, ow = g.ow;
+  const bool blocks = og % 16 == 0 && (ow % 16 == 0 || (ow == 8 && g.oh % 2 == 0));
+  for (int64_t r = 0; r < g.oh; ++r) {
+    float* row = dst + r * ws * og;
+    if (r + 1 < g.oh) std::fill(row + ow * og, row + ws * og, 0.0f);
+    if (!blocks) {
+      for (int64_t o = 0; o < og; ++o)
+        for (int64_t q = 0; q < ow; ++q) row[q * og + o] = gy[o * g.ohw + r * ow + q];
+      continue;
+    }
+    if (ow == 8 && r % 2 == 1) continue;  // done with the row before
+    for (int64_t o0 = 0; o0 < og; o0 += 16)
+      for (int64_t q0 = 0; q0 < std::max<int64_t>(ow, 16); q0 += 16) {
+        __m512 t[16];
+        transpose16(gy + o0 * g.ohw + r * ow + q0, g.ohw, t);
+        for (int64_t q = 0; q < 16; ++q) {  // position q0 + q of the row, or of the next (ow 8)
+          const int64_t v = ow == 8 ? (q / 8) * ws + q % 8 : q0 + q;
+          _mm512_storeu_ps(row + v * og + o0, t[q]);
+        }
+      }
+  }
+}
+
 // w (O, C, KH, KW) as the weight of the convolution that gives the input gradient at stride 1:
 // (C, O, KH, KW) with each kernel flipped. Zero slices stay zero slices. Groups = 1.
 Tensor flipped_transpose(const Tensor& w) {
@@ -708,14 +761,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
       const float* xph = phase_image(xn, g, ph);                // (C, SH*SW, HS, WS)
       float* gyt = scratch(static_cast<size_t>(nv * g.og), 2);  // (nv, OG)
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        for (int64_t r = 0; r < g.oh; ++r) {  // row by row keeps the strided writes in L1
-          float* dst = gyt + r * ws * g.og;
-          for (int64_t o = 0; o < g.og; ++o) {
-            const float* src = gyn + (gi * g.og + o) * g.ohw + r * g.ow;
-            for (int64_t q = 0; q < g.ow; ++q) dst[q * g.og + o] = src[q];
-          }
-          if (r + 1 < g.oh) std::fill(dst + g.ow * g.og, dst + ws * g.og, 0.0f);
-        }
+        transpose_rows(gyn + gi * g.og * g.ohw, g, ws, gyt);
         direct_gemm(gyt, g.og, nullptr, g.og, xph + gi * g.cg * ph.chan, 1, 0, joff.data(), g.ck,
                     nv, nullptr, true, acc + gi * g.ck * g.og, g.og);
       }
