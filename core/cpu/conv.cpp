@@ -538,17 +538,20 @@ void transpose_rows(const float* gy, const Geom& g, int64_t ws, float* dst) {
   }
 }
 
-// w (O, C, KH, KW) as the weight of the convolution that gives the input gradient at stride 1:
-// (C, O, KH, KW) with each kernel flipped. Zero slices stay zero slices. Groups = 1.
-Tensor flipped_transpose(const Tensor& w) {
-  const int64_t o = w.size(0), c = w.size(1), kh = w.size(2), kw = w.size(3);
-  Tensor t = Tensor::empty({c, o, kh, kw}, DType::Float32, w.device());
+// w (O, C/groups, KH, KW) as the weight of the convolution that gives the input gradient at
+// stride 1: (C, O/groups, KH, KW) with each kernel flipped, group by group. Zero slices stay zero
+// slices.
+Tensor flipped_transpose(const Tensor& w, int64_t groups) {
+  const int64_t o = w.size(0), cg = w.size(1), og = o / groups, kk = w.size(2) * w.size(3);
+  Tensor t = Tensor::empty({groups * cg, og, w.size(2), w.size(3)}, DType::Float32, w.device());
   const float* src = w.data<float>();
   float* dst = t.data<float>();
-  for (int64_t oc = 0; oc < o; ++oc)
-    for (int64_t ic = 0; ic < c; ++ic)
-      for (int64_t k = 0; k < kh * kw; ++k)
-        dst[(ic * o + oc) * kh * kw + (kh * kw - 1 - k)] = src[(oc * c + ic) * kh * kw + k];
+  for (int64_t gi = 0; gi < groups; ++gi)
+    for (int64_t oc = 0; oc < og; ++oc)
+      for (int64_t ic = 0; ic < cg; ++ic)
+        for (int64_t k = 0; k < kk; ++k)
+          dst[((gi * cg + ic) * og + oc) * kk + (kk - 1 - k)] =
+              src[((gi * og + oc) * cg + ic) * kk + k];
   return t;
 }
 #endif
@@ -686,20 +689,9 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, co
     tp.pad_h = tpad_h;
     tp.pad_w = tpad_w;
     const Geom t = geometry(grad_y.shape(), {g.c, g.og, g.kh, g.kw}, grad_x.shape(), tp);
-    if (p.skip_zero_slices && g.groups == 1 &&
-        conv2d_skipping_slices(grad_y, flipped_transpose(w), Tensor(), tp, grad_x))
-      return;
-    // wt[gi][(o, i, j)][c] = w[gi*OG + o][c][KH-1-i][KW-1-j]: (groups, OG*KH*KW, CG)
-    float* wt = scratch(static_cast<size_t>(g.o * g.ck), 3);
-    for (int64_t gi = 0; gi < g.groups; ++gi)
-      for (int64_t o = 0; o < g.og; ++o)
-        for (int64_t c = 0; c < g.cg; ++c)
-          for (int64_t i = 0; i < g.kh; ++i)
-            for (int64_t j = 0; j < g.kw; ++j)
-              wt[((gi * g.og + o) * g.kh * g.kw + i * g.kw + j) * g.cg + c] =
-                  wp[(((gi * g.og + o) * g.cg + c) * g.kh + (g.kh - 1 - i)) * g.kw +
-                     (g.kw - 1 - j)];
-    forward_direct(gyp, t, wt, {t.og, 1}, nullptr, gxp);
+    const Tensor wt = flipped_transpose(w, g.groups);  // (C, OG, KH, KW)
+    if (p.skip_zero_slices && conv2d_skipping_slices(grad_y, wt, Tensor(), tp, grad_x)) return;
+    forward_direct(gyp, t, wt.data<float>(), {1, t.ck}, nullptr, gxp);
     return;
   }
 #endif
