@@ -464,9 +464,9 @@ struct Phases {
 // 16 zeros of slack for the kernel's unmasked tail loads.
 const float* phase_image(const float* x, const Geom& g, const Phases& ph) {
   float* out = scratch(static_cast<size_t>(g.c * ph.chan + 16), 0);
-  std::fill(out, out + g.c * ph.chan + 16, 0.0f);
   for (int64_t c = 0; c < g.c; ++c)
-    copy_to_phases(x + c * g.hw, g.h, g.w, g.p, ph.plane, ph.ws, out + c * ph.chan);
+    write_phases(x + c * g.hw, g.h, g.w, g.p, ph.plane, ph.ws, ph.chan, out + c * ph.chan);
+  std::fill(out + g.c * ph.chan, out + g.c * ph.chan + 16, 0.0f);
   return out;
 }
 

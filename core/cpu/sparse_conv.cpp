@@ -114,11 +114,8 @@ struct PhaseLayout {
 // Builds the phases of the channels that have entries; the others are never read.
 void build_phases(const float* x, const SparseGeom& g, const PhaseLayout& ph,
                   const std::vector<int64_t>& active, float* out) {
-  for (const int64_t c : active) {
-    float* oc = out + c * ph.chan;
-    std::fill(oc, oc + ph.chan, 0.0f);
-    copy_to_phases(x + c * g.h * g.w, g.h, g.w, g.p, ph.plane, ph.ws, oc);
-  }
+  for (const int64_t c : active)
+    write_phases(x + c * g.h * g.w, g.h, g.w, g.p, ph.plane, ph.ws, ph.chan, out + c * ph.chan);
 }
 
 // How a tile's vectors are read from a tap window: 16 pixels of one row (OW a multiple of 16),
