@@ -465,7 +465,7 @@ struct Phases {
 const float* phase_image(const float* x, const Geom& g, const Phases& ph) {
   float* out = scratch(static_cast<size_t>(g.c * ph.chan + 16), 0);
   for (int64_t c = 0; c < g.c; ++c)
-    write_phases(x + c * g.hw, g.h, g.w, g.p, ph.plane, ph.ws, ph.chan, out + c * ph.chan);
+    write_phases(x + c * g.hw, g.h, g.w, g.p, ph.plane, ph.ws, out + c * ph.chan);
   std::fill(out + g.c * ph.chan, out + g.c * ph.chan + 16, 0.0f);
   return out;
 }

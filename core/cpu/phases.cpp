@@ -67,7 +67,8 @@ void copy_to_phases(const float* src, int64_t h, int64_t w, const Conv2dParams& 
 }  // namespace
 
 void write_phases(const float* src, int64_t h, int64_t w, const Conv2dParams& p, int64_t plane,
-                  int64_t ws, int64_t chan, float* dst) {
+                  int64_t ws, float* dst) {
+  const int64_t chan = plane * p.stride_h * p.stride_w;
   if (p.stride_h == 1 && p.stride_w == 1)
     zero_border(h, w, p, ws, chan, dst);
   else

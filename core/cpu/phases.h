@@ -10,9 +10,9 @@
 namespace lnx {
 
 // Writes one channel src (H, W) as its SH * SW phase planes at dst (plane floats apart, rows ws
-// floats wide, chan floats in all, slack included): the pixels, and zeros everywhere else.
+// floats wide, slack rows included): the pixels, and zeros everywhere else.
 void write_phases(const float* src, int64_t h, int64_t w, const Conv2dParams& p, int64_t plane,
-                  int64_t ws, int64_t chan, float* dst);
+                  int64_t ws, float* dst);
 
 // dst[q] = src[q * stride] for q < count: a row of a strided subsampling (the shortcut of a
 // downsampling residual block).

@@ -115,7 +115,7 @@ struct PhaseLayout {
 void build_phases(const float* x, const SparseGeom& g, const PhaseLayout& ph,
                   const std::vector<int64_t>& active, float* out) {
   for (const int64_t c : active)
-    write_phases(x + c * g.h * g.w, g.h, g.w, g.p, ph.plane, ph.ws, ph.chan, out + c * ph.chan);
+    write_phases(x + c * g.h * g.w, g.h, g.w, g.p, ph.plane, ph.ws, out + c * ph.chan);
 }
 
 // How a tile's vectors are read from a tap window: 16 pixels of one row (OW a multiple of 16),
