@@ -29,11 +29,16 @@ namespace {
 
 void bench_ops(int batch, int width, int reps, int gemm_n) {
   std::printf("sgemm %d^3: %.1f GFLOP/s\n", gemm_n, bench_sgemm_gflops(gemm_n, 10));
-  std::printf("%-28s %8s %11s\n", ("conv2d 3x3, batch " + std::to_string(batch)).c_str(), "fwd ms",
-              "fwd+bwd ms");
+  // Each direction alone as well, with its rate: which of the three kernels falls short of the
+  // SGEMM figure above is where a host's time goes.
+  std::printf("%-28s %8s %11s %9s %9s   %s\n",
+              ("conv2d 3x3, batch " + std::to_string(batch)).c_str(), "fwd ms", "fwd+bwd ms",
+              "bwd-x ms", "bwd-w ms", "GFLOP/s fwd / bwd-x / bwd-w");
   double tf = 0, tfb = 0;
   for (const ConvBenchRow& r : bench_resnet20_convs(batch, width, reps)) {
-    std::printf("%-28s %8.2f %11.2f\n", r.name.c_str(), r.fwd_ms, r.fwd_bwd_ms);
+    std::printf("%-28s %8.2f %11.2f %9.2f %9.2f   %.0f / %.0f / %.0f\n", r.name.c_str(), r.fwd_ms,
+                r.fwd_bwd_ms, r.bwd_input_ms, r.bwd_weight_ms, r.gflop / r.fwd_ms * 1e3,
+                r.gflop / r.bwd_input_ms * 1e3, r.gflop / r.bwd_weight_ms * 1e3);
     tf += r.fwd_ms;
     tfb += r.fwd_bwd_ms;
   }

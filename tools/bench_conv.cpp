@@ -46,6 +46,10 @@ std::vector<ConvBenchRow> bench_resnet20_convs(int batch, int width, int reps) {
     const Tensor w = normal({cout, cin, 3, 3});         // (O, C, 3, 3)
     const Tensor ones_y = ones(ops::conv2d_output_shape(x.shape(), w.shape(), p));
     const double f = median_ms([&] { ops::conv2d(x, w, Tensor(), p); }, 3, reps);
+    const double bx =
+        median_ms([&] { ops::conv2d_backward_input(ones_y, w, x.shape(), p); }, 3, reps);
+    const double bw =
+        median_ms([&] { ops::conv2d_backward_weight(ones_y, x, w.shape(), p); }, 3, reps);
     const double fb = median_ms(
         [&] {
           ops::conv2d(x, w, Tensor(), p);
@@ -53,7 +57,8 @@ std::vector<ConvBenchRow> bench_resnet20_convs(int batch, int width, int reps) {
           ops::conv2d_backward_weight(ones_y, x, w.shape(), p);
         },
         3, reps);
-    rows.push_back({s.name, f, fb});
+    const double gflop = 2.0 * static_cast<double>(ones_y.numel() * cin * 9) / 1e9;
+    rows.push_back({s.name, f, bx, bw, fb, gflop});
   }
   return rows;
 }

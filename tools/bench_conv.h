@@ -10,7 +10,10 @@ namespace lnx::tools {
 struct ConvBenchRow {
   std::string name;
   double fwd_ms;
-  double fwd_bwd_ms;  // forward + input gradient + weight gradient, all-ones upstream gradient
+  double bwd_input_ms;   // input gradient alone
+  double bwd_weight_ms;  // weight gradient alone
+  double fwd_bwd_ms;     // forward + input gradient + weight gradient, all-ones upstream gradient
+  double gflop;          // multiply-adds of one direction, counted twice
 };
 
 // The six 3x3, padding-1 convolution shapes of CIFAR ResNet-20; width multiplies every channel
