@@ -208,6 +208,10 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       {{2, 4, 6, 32}, 32, 3, params(1, 1, 1, 1)},
       {{2, 4, 8, 8}, 16, 3, params(1, 1, 1, 1)},
       {{2, 4, 7, 8}, 16, 3, params(1, 1, 1, 1)},
+      // The weight gradient sums several small images per kernel call (about 512 positions):
+      // 19 images of 8x8 are three threaded batches of 6 and a last of one; with groups, 6x6.
+      {{19, 16, 8, 8}, 32, 3, params(1, 1, 1, 1)},
+      {{10, 8, 6, 6}, 12, 3, params(1, 1, 1, 2)},
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);

@@ -233,6 +233,10 @@ struct MicroArgs {
   __mmask16 tail;     // valid lanes of the last vector
   // With koff: vector i of the block reads a + koff[k] + voff[i] (Addr::RowVectors).
   const int64_t* voff = nullptr;
+  // The sum over k runs over `segments` pairs of operands, a and b advanced by a_seg and b_seg
+  // floats from one to the next, before y is touched: the weight gradient sums several images
+  // per visit of its accumulator.
+  int64_t segments = 1, a_seg = 0, b_seg = 0;
 };
 
 // How the kernel addresses its operands: rows of a and columns of b at fixed strides, rows of
@@ -256,40 +260,43 @@ void micro_kernel(const MicroArgs& m) {
         acc[i][j] = m.bias ? _mm512_set1_ps(m.bias[j]) : _mm512_setzero_ps();
       }
     }
-  const float* a = m.a;
-  const float* b = m.b;
-  const float* bj_row[NR];
-  if constexpr (Mode == Addr::ColOffsets)
-    for (int j = 0; j < NR; ++j) bj_row[j] = m.b + m.joff[j];
-  for (int64_t k = 0; k < m.depth; ++k, a += m.lda, b += m.ldb) {
-    if constexpr (Mode == Addr::RowOffsets || Mode == Addr::RowPairs || Mode == Addr::RowVectors)
-      a = m.a + m.koff[k];
-    __m512 av[MR];
-    if constexpr (Mode == Addr::RowVectors) {
-      for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_ps(a + m.voff[i]);
-    } else if constexpr (Mode == Addr::RowPairs) {
-      for (int i = 0; i < MR; ++i) {
-        const float* lo = a + 2 * i * m.lda;
-        const __m512 low = _mm512_castps256_ps512(_mm256_loadu_ps(lo));
-        if (Tail && i == MR - 1) {  // a last single row: the upper lanes stay unused
-          av[i] = low;
-        } else {
-          const __m256d high = _mm256_castps_pd(_mm256_loadu_ps(lo + m.lda));
-          av[i] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(low), high, 1));
+  for (int64_t s = 0; s < m.segments; ++s) {
+    const float* const a0 = m.a + s * m.a_seg;
+    const float* a = a0;
+    const float* b = m.b + s * m.b_seg;
+    const float* bj_row[NR];
+    if constexpr (Mode == Addr::ColOffsets)
+      for (int j = 0; j < NR; ++j) bj_row[j] = b + m.joff[j];
+    for (int64_t k = 0; k < m.depth; ++k, a += m.lda, b += m.ldb) {
+      if constexpr (Mode == Addr::RowOffsets || Mode == Addr::RowPairs || Mode == Addr::RowVectors)
+        a = a0 + m.koff[k];
+      __m512 av[MR];
+      if constexpr (Mode == Addr::RowVectors) {
+        for (int i = 0; i < MR; ++i) av[i] = _mm512_loadu_ps(a + m.voff[i]);
+      } else if constexpr (Mode == Addr::RowPairs) {
+        for (int i = 0; i < MR; ++i) {
+          const float* lo = a + 2 * i * m.lda;
+          const __m512 low = _mm512_castps256_ps512(_mm256_loadu_ps(lo));
+          if (Tail && i == MR - 1) {  // a last single row: the upper lanes stay unused
+            av[i] = low;
+          } else {
+            const __m256d high = _mm256_castps_pd(_mm256_loadu_ps(lo + m.lda));
+            av[i] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(low), high, 1));
+          }
         }
+      } else {
+        for (int i = 0; i < MR; ++i)
+          // With row offsets, a is a phase image with slack at its end (phase_image): lanes past
+          // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
+          av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
+                      ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
+                      : _mm512_loadu_ps(a + 16 * i);
       }
-    } else {
-      for (int i = 0; i < MR; ++i)
-        // With row offsets, a is a phase image with slack at its end (phase_image): lanes past
-        // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
-        av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
-                    ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
-                    : _mm512_loadu_ps(a + 16 * i);
-    }
-    for (int j = 0; j < NR; ++j) {
-      const __m512 bj =
-          _mm512_set1_ps(Mode == Addr::ColOffsets ? bj_row[j][k * m.ldb] : b[j * m.bstride]);
-      for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
+      for (int j = 0; j < NR; ++j) {
+        const __m512 bj =
+            _mm512_set1_ps(Mode == Addr::ColOffsets ? bj_row[j][k * m.ldb] : b[j * m.bstride]);
+        for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bj, acc[i][j]);
+      }
     }
   }
   for (int j = 0; j < NR; ++j)
@@ -364,10 +371,16 @@ void micro(int mr, int nr, bool tail, const MicroArgs& m) {
   micro_mr<Addr::Strided>(mr, nr, tail, m);
 }
 
-// y[j][v] (+)= sum_k b[k][j] * a[k][v] + bias[j] for v < nv, j < nj, k < depth (see MicroArgs).
+// Operand pairs summed by one kernel call (MicroArgs::segments).
+struct Segments {
+  int64_t count = 1, a_step = 0, b_step = 0;
+};
+
+// y[j][v] (+)= sum_k b[k][j] * a[k][v] + bias[j] for v < nv, j < nj, k < depth (see MicroArgs),
+// summed over seg.count operand pairs.
 void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, const float* b,
                  int64_t ldb, int64_t bstride, const int64_t* joff, int64_t nj, int64_t depth,
-                 const float* bias, bool accumulate, float* y, int64_t ldy) {
+                 const float* bias, bool accumulate, float* y, int64_t ldy, Segments seg = {}) {
   for (int64_t v0 = 0; v0 < nv;) {
     const VBlock blk = v_block((nv - v0 + 15) / 16);
     const int64_t rem = std::min<int64_t>(16 * blk.vectors, nv - v0);
@@ -387,7 +400,11 @@ void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, c
                         bias ? bias + j0 : nullptr,
                         accumulate,
                         false,
-                        static_cast<__mmask16>((1u << last) - 1u)};
+                        static_cast<__mmask16>((1u << last) - 1u),
+                        nullptr,
+                        seg.count,
+                        seg.a_step,
+                        seg.b_step};
       micro(mr, static_cast<int>(std::min<int64_t>(blk.j_step, nj - j0)), last != 16, m);
     }
     v0 += rem;
@@ -460,14 +477,19 @@ struct Phases {
   }
 };
 
-// Builds the phases of image x (C, H, W) in scratch slot 0 as (C, SH*SW, HS, WS), followed by
-// 16 zeros of slack for the kernel's unmasked tail loads.
-const float* phase_image(const float* x, const Geom& g, const Phases& ph) {
-  float* out = scratch(static_cast<size_t>(g.c * ph.chan + 16), 0);
-  for (int64_t c = 0; c < g.c; ++c)
+// Builds the phases of `count` consecutive images x (count, C, H, W) in scratch slot 0 as
+// (count, C, SH*SW, HS, WS), followed by 16 zeros of slack for the kernel's unmasked tail loads.
+const float* phase_images(const float* x, int64_t count, const Geom& g, const Phases& ph) {
+  const int64_t channels = count * g.c;
+  float* out = scratch(static_cast<size_t>(channels * ph.chan + 16), 0);
+  for (int64_t c = 0; c < channels; ++c)
     write_phases(x + c * g.hw, g.h, g.w, g.p, ph.plane, ph.ws, out + c * ph.chan);
-  std::fill(out + g.c * ph.chan, out + g.c * ph.chan + 16, 0.0f);
+  std::fill(out + channels * ph.chan, out + channels * ph.chan + 16, 0.0f);
   return out;
+}
+
+const float* phase_image(const float* x, const Geom& g, const Phases& ph) {
+  return phase_images(x, 1, g, ph);
 }
 
 // Offsets of the taps of one group's column rows (CG*KH*KW) in the phase image.
@@ -735,31 +757,10 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
   const int64_t wsize = g.o * g.ck;
   const int64_t tile = tile_rows(g);
 
-  // Adds image n's contribution into acc, per group the weight gradient transposed to (CK, OG):
-  // acc_g += col_g * gy_g^T, the sum over the image's pixels.
-#if defined(__AVX512F__)
-  // As in the forward pass, the taps are read from the phase image over phase-width positions
-  // v; grad_y is transposed to (v, OG) with zeros at the junk positions so they add nothing.
-  const Phases ph(g);
-  const int64_t nv = ph.nv, ws = ph.ws;
-  const bool implicit = !g.is_pointwise();
-  const std::vector<int64_t> joff = tap_offsets(g, ph);
-#endif
-  auto accumulate = [&](int64_t n, float* acc) {
+  // Adds image n's contribution through column tiles (1x1 convolutions, portable builds).
+  auto add_image = [&](int64_t n, float* acc) {
     const float* xn = xp + n * g.c * g.hw;
     const float* gyn = gyp + n * g.o * g.ohw;
-#if defined(__AVX512F__)
-    if (implicit) {
-      const float* xph = phase_image(xn, g, ph);                // (C, SH*SW, HS, WS)
-      float* gyt = scratch(static_cast<size_t>(nv * g.og), 2);  // (nv, OG)
-      for (int64_t gi = 0; gi < g.groups; ++gi) {
-        transpose_rows(gyn + gi * g.og * g.ohw, g, ws, gyt);
-        direct_gemm(gyt, g.og, nullptr, g.og, xph + gi * g.cg * ph.chan, 1, 0, joff.data(), g.ck,
-                    nv, nullptr, true, acc + gi * g.ck * g.og, g.og);
-      }
-      return;
-    }
-#endif
     for (int64_t r0 = 0; r0 < g.oh; r0 += tile) {
       const int64_t r1 = std::min(g.oh, r0 + tile), np = (r1 - r0) * g.ow;
       int64_t ld = 0;
@@ -789,6 +790,40 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
     }
   };
 
+  // Adds the contributions of images [n0, n0 + count) into acc, per group the weight gradient
+  // transposed to (CK, OG): acc_g += col_g * gy_g^T, the sum over the images' pixels.
+  int64_t batch = 1;  // images per call of accumulate
+#if defined(__AVX512F__)
+  // As in the forward pass, the taps are read from the phase image over phase-width positions
+  // v; grad_y is transposed to (v, OG) with zeros at the junk positions so they add nothing.
+  const Phases ph(g);
+  const int64_t nv = ph.nv, ws = ph.ws;
+  const bool implicit = !g.is_pointwise();
+  const std::vector<int64_t> joff = tap_offsets(g, ph);
+  // The kernel loads and stores its block of acc once per call. With small images (64 pixels at
+  // 8x8) and many channels (acc is 2.4 MB at 256, beyond L2) that traffic outweighed the FMAs:
+  // the kernel sums several images per call instead, about 512 positions in all.
+  if (implicit) batch = std::clamp<int64_t>(512 / nv, 1, 8);
+#endif
+  auto accumulate = [&](int64_t n0, int64_t count, float* acc) {
+#if defined(__AVX512F__)
+    if (implicit) {
+      const float* xph = phase_images(xp + n0 * g.c * g.hw, count, g, ph);  // (count, C, ...)
+      const int64_t image_floats = g.c * ph.chan;
+      float* gyt = scratch(static_cast<size_t>(count * nv * g.og), 2);  // (count, nv, OG)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        for (int64_t s = 0; s < count; ++s)
+          transpose_rows(gyp + ((n0 + s) * g.o + gi * g.og) * g.ohw, g, ws, gyt + s * nv * g.og);
+        direct_gemm(gyt, g.og, nullptr, g.og, xph + gi * g.cg * ph.chan, 1, 0, joff.data(), g.ck,
+                    nv, nullptr, true, acc + gi * g.ck * g.og, g.og,
+                    {count, nv * g.og, image_floats});
+      }
+      return;
+    }
+#endif
+    for (int64_t n = n0; n < n0 + count; ++n) add_image(n, acc);
+  };
+
   // Each thread sums its images into a private copy; the copies are then reduced in parallel
   // and transposed back to (O, CK) per group.
   const int threads = conv_threads(g);
@@ -802,7 +837,7 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
     // Static, not dynamic: which images a thread sums must not depend on timing, or the
     // rounding of the sum (and so training) would differ from run to run.
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.n; ++n) accumulate(n, acc);
+    for (int64_t n0 = 0; n0 < g.n; n0 += batch) accumulate(n0, std::min(batch, g.n - n0), acc);
     // The implicit barrier of the loop above makes every partial sum complete here.
     const int team = omp_get_num_threads();
 #pragma omp for schedule(static)
