@@ -212,6 +212,10 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       // 19 images of 8x8 are three threaded batches of 6 and a last of one; with groups, 6x6.
       {{19, 16, 8, 8}, 32, 3, params(1, 1, 1, 1)},
       {{10, 8, 6, 6}, 12, 3, params(1, 1, 1, 2)},
+      // Up to 32 output channels at column stride 1: the weight gradient's v takes in the
+      // kernel columns (shifted grad_y rows); 16 channels as in ResNet stage 1, and 32.
+      {{4, 16, 16, 16}, 16, 3, params(1, 1, 1, 1)},
+      {{3, 8, 12, 12}, 32, 5, params(1, 2, 1, 1)},
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);

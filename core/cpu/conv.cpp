@@ -792,7 +792,8 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
 
   // Adds the contributions of images [n0, n0 + count) into acc, per group the weight gradient
   // transposed to (CK, OG): acc_g += col_g * gy_g^T, the sum over the images' pixels.
-  int64_t batch = 1;  // images per call of accumulate
+  int64_t batch = 1;     // images per call of accumulate
+  bool shifted = false;  // acc holds kernel columns in reverse order (see below)
 #if defined(__AVX512F__)
   // As in the forward pass, the taps are read from the phase image over phase-width positions
   // v; grad_y is transposed to (v, OG) with zeros at the junk positions so they add nothing.
@@ -804,9 +805,41 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
   // 8x8) and many channels (acc is 2.4 MB at 256, beyond L2) that traffic outweighed the FMAs:
   // the kernel sums several images per call instead, about 512 positions in all.
   if (implicit) batch = std::clamp<int64_t>(512 / nv, 1, 8);
+  // With 16 or 32 output channels the kernel's vectors (v = output channels) would be one or
+  // two, each loaded vector feeding only 8 FMAs against 8 broadcasts: load-bound at about half
+  // the forward pass's rate. At unit column stride the kernel columns can join v instead: tap
+  // (c, i, j) at position k reads what tap (c, i, 0) reads at k' = k + j, so
+  //   dW[o][c, i, j] = sum_k' gy[o][k' - j] * x_(c, i, 0)[k'],
+  // a product with v = (j, o) over grad_y rows k' - j, which lie next to each other in the
+  // transposed grad_y. Rows are taken in the order j' = KW - 1 - j so that they ascend in
+  // memory; acc then holds column j' where (CK, OG) has j, undone in the final sum.
+  shifted = implicit && g.og <= 32 && g.kw > 1 && g.p.stride_w == 1 && g.p.dilation_w == 1;
+  const int64_t pad_rows = shifted ? g.kw - 1 : 0;  // zero rows around each image's grad_y
+  std::vector<int64_t> row_taps;                    // offsets of the taps (c, i, 0)
+  if (shifted)
+    for (int64_t r = 0; r < g.cg * g.kh; ++r) row_taps.push_back(joff[r * g.kw]);
 #endif
   auto accumulate = [&](int64_t n0, int64_t count, float* acc) {
 #if defined(__AVX512F__)
+    if (shifted) {
+      const float* xph = phase_images(xp + n0 * g.c * g.hw, count, g, ph);  // (count, C, ...)
+      const int64_t image_floats = g.c * ph.chan, rows = nv + 2 * pad_rows;
+      float* gyt = scratch(static_cast<size_t>(count * rows * g.og), 2);  // (count, rows, OG)
+      for (int64_t gi = 0; gi < g.groups; ++gi) {
+        for (int64_t s = 0; s < count; ++s) {
+          float* block = gyt + s * rows * g.og;
+          std::fill(block, block + pad_rows * g.og, 0.0f);
+          std::fill(block + (pad_rows + nv) * g.og, block + rows * g.og, 0.0f);
+          transpose_rows(gyp + ((n0 + s) * g.o + gi * g.og) * g.ohw, g, ws,
+                         block + pad_rows * g.og);
+        }
+        // y[(c, i)][(j', o)] += sum over k' < nv + KW - 1 of gyt row k' + j' times tap (c, i, 0)
+        direct_gemm(gyt, g.og, nullptr, g.kw * g.og, xph + gi * g.cg * ph.chan, 1, 0,
+                    row_taps.data(), g.cg * g.kh, nv + pad_rows, nullptr, true,
+                    acc + gi * g.ck * g.og, g.kw * g.og, {count, rows * g.og, image_floats});
+      }
+      return;
+    }
     if (implicit) {
       const float* xph = phase_images(xp + n0 * g.c * g.hw, count, g, ph);  // (count, C, ...)
       const int64_t image_floats = g.c * ph.chan;
@@ -843,7 +876,8 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < wsize; ++i) {  // i indexes grad_w (O, CK)
       const int64_t gi = i / (g.og * g.ck), o = i / g.ck % g.og, k = i % g.ck;
-      const int64_t at = (gi * g.ck + k) * g.og + o;
+      const int64_t j = k % g.kw;
+      const int64_t at = (gi * g.ck + (shifted ? k - j + g.kw - 1 - j : k)) * g.og + o;
       float s = 0.0f;
       for (int u = 0; u < team; ++u) s += partial[static_cast<size_t>(u)][at];
       gwp[i] = s;
