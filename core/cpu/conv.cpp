@@ -814,14 +814,14 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
   // transposed grad_y. Rows are taken in the order j' = KW - 1 - j so that they ascend in
   // memory; acc then holds column j' where (CK, OG) has j, undone in the final sum.
   shifted = implicit && g.og <= 32 && g.kw > 1 && g.p.stride_w == 1 && g.p.dilation_w == 1;
-  const int64_t pad_rows = shifted ? g.kw - 1 : 0;  // zero rows around each image's grad_y
-  std::vector<int64_t> row_taps;                    // offsets of the taps (c, i, 0)
-  if (shifted)
-    for (int64_t r = 0; r < g.cg * g.kh; ++r) row_taps.push_back(joff[r * g.kw]);
+  const int64_t cols = shifted ? g.kw : 1;  // kernel columns in v
+  const int64_t pad_rows = cols - 1;        // zero rows around each image's grad_y
+  std::vector<int64_t> taps;                // the kernel's j: taps (c, i, j), or (c, i, 0)
+  for (int64_t t = 0; t < g.ck; t += cols) taps.push_back(joff[static_cast<size_t>(t)]);
 #endif
   auto accumulate = [&](int64_t n0, int64_t count, float* acc) {
 #if defined(__AVX512F__)
-    if (shifted) {
+    if (implicit) {
       const float* xph = phase_images(xp + n0 * g.c * g.hw, count, g, ph);  // (count, C, ...)
       const int64_t image_floats = g.c * ph.chan, rows = nv + 2 * pad_rows;
       float* gyt = scratch(static_cast<size_t>(count * rows * g.og), 2);  // (count, rows, OG)
@@ -833,23 +833,10 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
           transpose_rows(gyp + ((n0 + s) * g.o + gi * g.og) * g.ohw, g, ws,
                          block + pad_rows * g.og);
         }
-        // y[(c, i)][(j', o)] += sum over k' < nv + KW - 1 of gyt row k' + j' times tap (c, i, 0)
-        direct_gemm(gyt, g.og, nullptr, g.kw * g.og, xph + gi * g.cg * ph.chan, 1, 0,
-                    row_taps.data(), g.cg * g.kh, nv + pad_rows, nullptr, true,
-                    acc + gi * g.ck * g.og, g.kw * g.og, {count, rows * g.og, image_floats});
-      }
-      return;
-    }
-    if (implicit) {
-      const float* xph = phase_images(xp + n0 * g.c * g.hw, count, g, ph);  // (count, C, ...)
-      const int64_t image_floats = g.c * ph.chan;
-      float* gyt = scratch(static_cast<size_t>(count * nv * g.og), 2);  // (count, nv, OG)
-      for (int64_t gi = 0; gi < g.groups; ++gi) {
-        for (int64_t s = 0; s < count; ++s)
-          transpose_rows(gyp + ((n0 + s) * g.o + gi * g.og) * g.ohw, g, ws, gyt + s * nv * g.og);
-        direct_gemm(gyt, g.og, nullptr, g.og, xph + gi * g.cg * ph.chan, 1, 0, joff.data(), g.ck,
-                    nv, nullptr, true, acc + gi * g.ck * g.og, g.og,
-                    {count, nv * g.og, image_floats});
+        // y[tap][(j', o)] += sum over k < nv + pad_rows of gyt row k + j' times the tap at k
+        direct_gemm(gyt, g.og, nullptr, cols * g.og, xph + gi * g.cg * ph.chan, 1, 0, taps.data(),
+                    g.ck / cols, nv + pad_rows, nullptr, true, acc + gi * g.ck * g.og, cols * g.og,
+                    {count, rows * g.og, image_floats});
       }
       return;
     }
