@@ -216,6 +216,11 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       // kernel columns (shifted grad_y rows); 16 channels as in ResNet stage 1, and 32.
       {{4, 16, 16, 16}, 16, 3, params(1, 1, 1, 1)},
       {{3, 8, 12, 12}, 32, 5, params(1, 2, 1, 1)},
+      // Strided input gradients with 8+ channels per group, one input phase at a time: a 1x1
+      // kernel leaves phases without taps; kernel 5, stride 3, groups; even padding, odd sizes.
+      {{2, 8, 9, 11}, 8, 1, params(2, 0, 1, 1)},
+      {{2, 16, 11, 13}, 12, 5, params(3, 2, 1, 2)},
+      {{3, 8, 10, 7}, 16, 3, params(2, 2, 1, 1)},
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);
