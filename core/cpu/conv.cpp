@@ -753,11 +753,11 @@ class StridedInputGrad {
       for (int64_t gi = 0; gi < g.groups; ++gi) {
         for (size_t f = 0; f < phases_.size(); ++f) {
           const Phase& ph = phases_[f];
+          if (ph.size == 0) continue;  // no pixels (an image smaller than the stride)
           const int64_t depth = static_cast<int64_t>(packed[f].koff.size());
           float* of = out + ph.offset;  // (CG, size), rows ld apart
           const float* a = padded + gi * g.og * plane_;
           const float* b = packed[f].w.data() + gi * g.cg * depth;
-          if (ph.size == 0) continue;
           if (depth == 0) {
             std::fill(of, of + g.cg * ph.size, 0.0f);
           } else if (ph.whole_rows) {  // rows of whole vectors: no junk columns
