@@ -221,6 +221,7 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       {{2, 8, 9, 11}, 8, 1, params(2, 0, 1, 1)},
       {{2, 16, 11, 13}, 12, 5, params(3, 2, 1, 2)},
       {{3, 8, 10, 7}, 16, 3, params(2, 2, 1, 1)},
+      {{2, 8, 1, 5}, 8, 3, params(2, 1, 1, 1)},  // one row: a phase without pixels
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);
