@@ -210,6 +210,13 @@ int64_t tile_rows(const Geom& g) {
 }
 
 #if defined(__AVX512F__)
+// Operand pairs summed by one kernel call: a and b advanced by a_step and b_step floats from one
+// pair to the next, before y is touched (the weight gradient sums several images per visit of
+// its accumulator).
+struct Segments {
+  int64_t count = 1, a_step = 0, b_step = 0;
+};
+
 // The micro-kernel computes
 // y[j][v] (+)= sum_k b[k][j] * a[k][v] for a block of up to 48 v (MR vectors of 16) and 8 j in
 // 24 accumulators (or 64 v and 6 j, see v_block): per step k it loads MR vectors of a and
@@ -234,10 +241,7 @@ struct MicroArgs {
   __mmask16 tail;     // valid lanes of the last vector
   // With koff: vector i of the block reads a + koff[k] + voff[i] (Addr::RowVectors).
   const int64_t* voff = nullptr;
-  // The sum over k runs over `segments` pairs of operands, a and b advanced by a_seg and b_seg
-  // floats from one to the next, before y is touched: the weight gradient sums several images
-  // per visit of its accumulator.
-  int64_t segments = 1, a_seg = 0, b_seg = 0;
+  Segments seg = {};
 };
 
 // How the kernel addresses its operands: rows of a and columns of b at fixed strides, rows of
@@ -261,10 +265,10 @@ void micro_kernel(const MicroArgs& m) {
         acc[i][j] = m.bias ? _mm512_set1_ps(m.bias[j]) : _mm512_setzero_ps();
       }
     }
-  for (int64_t s = 0; s < m.segments; ++s) {
-    const float* const a0 = m.a + s * m.a_seg;
+  for (int64_t s = 0; s < m.seg.count; ++s) {
+    const float* const a0 = m.a + s * m.seg.a_step;
     const float* a = a0;
-    const float* b = m.b + s * m.b_seg;
+    const float* b = m.b + s * m.seg.b_step;
     const float* bj_row[NR];
     if constexpr (Mode == Addr::ColOffsets)
       for (int j = 0; j < NR; ++j) bj_row[j] = b + m.joff[j];
@@ -287,7 +291,7 @@ void micro_kernel(const MicroArgs& m) {
         }
       } else {
         for (int i = 0; i < MR; ++i)
-          // With row offsets, a is a phase image with slack at its end (phase_image): lanes past
+          // With row offsets, a is a phase image with slack at its end (phase_images): lanes past
           // the tail read zeros or neighbouring pixels and only feed output lanes never stored.
           av[i] = (Tail && i == MR - 1 && Mode != Addr::RowOffsets)
                       ? _mm512_maskz_loadu_ps(m.tail, a + 16 * i)
@@ -372,11 +376,6 @@ void micro(int mr, int nr, bool tail, const MicroArgs& m) {
   micro_mr<Addr::Strided>(mr, nr, tail, m);
 }
 
-// Operand pairs summed by one kernel call (MicroArgs::segments).
-struct Segments {
-  int64_t count = 1, a_step = 0, b_step = 0;
-};
-
 // y[j][v] (+)= sum_k b[k][j] * a[k][v] + bias[j] for v < nv, j < nj, k < depth (see MicroArgs),
 // summed over seg.count operand pairs.
 void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, const float* b,
@@ -403,9 +402,7 @@ void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, c
                         false,
                         static_cast<__mmask16>((1u << last) - 1u),
                         nullptr,
-                        seg.count,
-                        seg.a_step,
-                        seg.b_step};
+                        seg};
       micro(mr, static_cast<int>(std::min<int64_t>(blk.j_step, nj - j0)), last != 16, m);
     }
     v0 += rem;
@@ -487,10 +484,6 @@ const float* phase_images(const float* x, int64_t count, const Geom& g, const Ph
     write_phases(x + c * g.hw, g.h, g.w, g.p, ph.plane, ph.ws, out + c * ph.chan);
   std::fill(out + channels * ph.chan, out + channels * ph.chan + 16, 0.0f);
   return out;
-}
-
-const float* phase_image(const float* x, const Geom& g, const Phases& ph) {
-  return phase_images(x, 1, g, ph);
 }
 
 // Offsets of the taps of one group's column rows (CG*KH*KW) in the phase image.
@@ -622,10 +615,10 @@ void forward_direct(const float* xp, const Geom& g, const float* w, WeightLayout
     const int64_t nv = ph.nv;
     const std::vector<int64_t> koff = tap_offsets(g, ph);
     for_each_image(g, [&](int64_t n) {
-      const float* xn = xp + n * g.c * g.hw;      // (C, H, W)
-      float* yn = yp + n * g.o * g.ohw;           // (O, OH, OW)
-      const float* xph = phase_image(xn, g, ph);  // (C, SH*SW, HS, WS)
-      if (rows_fill_vectors(g.ow)) {              // no junk lanes, so the kernel writes y directly
+      const float* xn = xp + n * g.c * g.hw;          // (C, H, W)
+      float* yn = yp + n * g.o * g.ohw;               // (O, OH, OW)
+      const float* xph = phase_images(xn, 1, g, ph);  // (C, SH*SW, HS, WS)
+      if (rows_fill_vectors(g.ow)) {  // no junk lanes, so the kernel writes y directly
         for (int64_t gi = 0; gi < g.groups; ++gi)
           direct_gemm_rows(xph + gi * g.cg * ph.chan, ph.ws, g.ow, koff.data(), g.ohw,
                            w + gi * g.ck * g.og, wl.ldb, wl.bstride, g.og, g.ck,
@@ -722,22 +715,18 @@ class StridedInputGrad {
         for (size_t a = 0; a < ph.dy.size(); ++a)
           for (size_t b = 0; b < ph.dx.size(); ++b)
             pk.koff.push_back(o * plane_ + (top_ + ph.dy[a]) * ws_ + left_ + ph.dx[b]);
+      std::vector<int64_t> kernel_taps;  // i * KW + j of each (dy[a], dx[b])
+      for (const int64_t dy : ph.dy)
+        for (const int64_t dx : ph.dx)
+          kernel_taps.push_back((ph.py + g.p.pad_h - g.p.stride_h * dy) * g.kw + ph.px + g.p.pad_w -
+                                g.p.stride_w * dx);
       pk.w.resize(static_cast<size_t>(g.groups * g.cg * depth));
+      float* dst = pk.w.data();
       for (int64_t gi = 0; gi < g.groups; ++gi)
         for (int64_t c = 0; c < g.cg; ++c)
           for (int64_t o = 0; o < g.og; ++o)
-            for (size_t a = 0; a < ph.dy.size(); ++a)
-              for (size_t b = 0; b < ph.dx.size(); ++b) {
-                // tap (i, j) of dy[a], dx[b]: i = py + pad_h - SH * dy
-                const int64_t i = ph.py + g.p.pad_h - g.p.stride_h * ph.dy[a];
-                const int64_t j = ph.px + g.p.pad_w - g.p.stride_w * ph.dx[b];
-                const int64_t k =
-                    (o * static_cast<int64_t>(ph.dy.size()) + static_cast<int64_t>(a)) *
-                        static_cast<int64_t>(ph.dx.size()) +
-                    static_cast<int64_t>(b);
-                pk.w[static_cast<size_t>((gi * g.cg + c) * depth + k)] =
-                    wp[(((gi * g.og + o) * g.cg + c) * g.kh + i) * g.kw + j];
-              }
+            for (const int64_t t : kernel_taps)
+              *dst++ = wp[((gi * g.og + o) * g.cg + c) * g.kh * g.kw + t];
     }
     Conv2dParams pad;  // the padding of grad_y, through the stride-1 phase writer
     pad.pad_h = top_;
