@@ -177,7 +177,7 @@ TEST_CASE("conv2d gradients without bias, 1x1 and stem shapes", "[conv][gradchec
 
 TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]") {
   // The first two are large enough to run the threaded paths and the per-thread weight-gradient
-  // sums (conv_threads in core/cpu/conv.cpp).
+  // sums (conv_threads in core/cpu/conv_geometry.h).
   Generator gen(3);
   struct Case {
     Shape x;

@@ -14,7 +14,8 @@
 // vectors' windows overlap and all fit in registers (SharedRows), which is the fast path. The
 // stride-2 "halving" convolutions of even-sized images read them from the input too, with
 // permutes picking the even or odd pixels (Stride2). Other geometries read the zero-padded image
-// split into stride phases as in conv.cpp, so every tap is a unit-stride load.
+// split into stride phases as the dense kernels do (conv_layouts.h), so every tap is a
+// unit-stride load.
 //
 // A few tiles (accumulators within 16 KB) are done together with the channel loop outside, so
 // each channel's entry loop repeats its trip count back to back (the predictor learns it; random
@@ -98,9 +99,9 @@ float* thread_scratch(size_t count, int slot) {
   return b.data() + (64 - addr % 64) % 64 / sizeof(float);
 }
 
-// The zero-padded image split into stride phases (conv.cpp's Phases): padded pixel (R, X) lives
-// in phase (R % SH, X % SW) at (R / SH, X / SW), so output pixel (r, q) reads tap (i, j) at
-// r * WS + q + tap_offset(i, j) within its channel.
+// The zero-padded image split into stride phases (Phases in conv_layouts.h, plus a row of slack):
+// padded pixel (R, X) lives in phase (R % SH, X % SW) at (R / SH, X / SW), so output pixel
+// (r, q) reads tap (i, j) at r * WS + q + tap_offset(i, j) within its channel.
 struct PhaseLayout {
   int64_t hs, ws, plane, chan;
   explicit PhaseLayout(const SparseGeom& g) {
