@@ -65,6 +65,7 @@ using cpu::Segments;
 using cpu::StridedInputGrad;
 using cpu::tap_offsets;
 using cpu::transpose_rows;
+using cpu::v_block;
 
 // w (O, C/groups, KH, KW) as the weight of the convolution that gives the input gradient at
 // stride 1: (C, O/groups, KH, KW) with each kernel flipped, group by group. Zero slices stay zero
@@ -310,19 +311,39 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
     if (implicit) {
       const float* xph = phase_images(xp + n0 * g.c * g.hw, count, g, ph);  // (count, C, ...)
       const int64_t image_floats = g.c * ph.chan, rows = nv + 2 * pad_rows;
-      float* gyt = scratch(static_cast<size_t>(count * rows * g.og), 2);  // (count, rows, OG)
+      float* gyt = scratch(static_cast<size_t>(count * rows * g.og), 2);
       for (int64_t gi = 0; gi < g.groups; ++gi) {
-        for (int64_t s = 0; s < count; ++s) {
-          float* block = gyt + s * rows * g.og;
-          std::fill(block, block + pad_rows * g.og, 0.0f);
-          std::fill(block + (pad_rows + nv) * g.og, block + rows * g.og, 0.0f);
-          transpose_rows(gyp + ((n0 + s) * g.o + gi * g.og) * g.ohw, g, ws,
-                         block + pad_rows * g.og);
+        if (shifted) {  // (count, rows, OG): v = (j', o) spans all OG channels of KW rows
+          for (int64_t s = 0; s < count; ++s) {
+            float* block = gyt + s * rows * g.og;
+            std::fill(block, block + pad_rows * g.og, 0.0f);
+            std::fill(block + (pad_rows + nv) * g.og, block + rows * g.og, 0.0f);
+            transpose_rows(gyp + ((n0 + s) * g.o + gi * g.og) * g.ohw, g, ws,
+                           block + pad_rows * g.og);
+          }
+          // y[tap][(j', o)] += sum over k < nv + pad_rows of gyt row k + j' times the tap at k
+          direct_gemm(gyt, g.og, nullptr, cols * g.og, xph + gi * g.cg * ph.chan, 1, 0, taps.data(),
+                      g.ck / cols, nv + pad_rows, nullptr, true, acc + gi * g.ck * g.og,
+                      cols * g.og, {count, rows * g.og, image_floats});
+          continue;
         }
-        // y[tap][(j', o)] += sum over k < nv + pad_rows of gyt row k + j' times the tap at k
-        direct_gemm(gyt, g.og, nullptr, cols * g.og, xph + gi * g.cg * ph.chan, 1, 0, taps.data(),
-                    g.ck / cols, nv + pad_rows, nullptr, true, acc + gi * g.ck * g.og, cols * g.og,
-                    {count, rows * g.og, image_floats});
+        // grad_y transposed into one panel per block of the kernel's v (output channels),
+        // (count, nv, width) each, so that every j block reads its a operand as one sequential
+        // stream rather than 48 or 64 floats out of each 256-float row of an (nv, OG) matrix.
+        for (int64_t v0 = 0; v0 < g.og;) {
+          const int64_t width =
+              std::min<int64_t>(16 * v_block((g.og - v0 + 15) / 16).vectors, g.og - v0);
+          Geom part = g;  // the panel's channels [v0, v0 + width) as a convolution of their own
+          part.og = width;
+          float* panel = gyt + v0 * count * nv;
+          for (int64_t s = 0; s < count; ++s)
+            transpose_rows(gyp + ((n0 + s) * g.o + gi * g.og + v0) * g.ohw, part, ws,
+                           panel + s * nv * width);
+          direct_gemm(panel, width, nullptr, width, xph + gi * g.cg * ph.chan, 1, 0, taps.data(),
+                      g.ck, nv, nullptr, true, acc + gi * g.ck * g.og + v0, g.og,
+                      {count, nv * width, image_floats});
+          v0 += width;
+        }
       }
       return;
     }

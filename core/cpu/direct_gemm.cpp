@@ -139,19 +139,6 @@ void micro_mr(int mr, int nr, bool tail, const MicroArgs& m) {
   return micro_nr<3, false, Mode>(nr, m);
 }
 
-// Vectors in the next block of v, and the j step that goes with it. Blocks of 3 vectors x 8 j
-// (24 accumulators; 11 loads per 24 FMAs), but a remainder of one vector would run a 1 x 8
-// block at 9 loads per 8 FMAs, load-bound at a third of the speed: 3 + 1 vectors become one
-// 4 x 6 block instead. Every ResNet row count (64 pixels at 8x8, 256 at 16x16, 1024 at 32x32)
-// and channel count 64 or 256 ends in such a remainder.
-struct VBlock {
-  int vectors, j_step;
-};
-VBlock v_block(int64_t vectors_left) {
-  if (vectors_left == 4) return {4, 6};
-  return {static_cast<int>(std::min<int64_t>(3, vectors_left)), 8};
-}
-
 void micro(int mr, int nr, bool tail, const MicroArgs& m) {
   if (m.koff && m.voff) return micro_mr<Addr::RowVectors>(mr, nr, tail, m);
   if (m.koff && m.row_pairs) return micro_mr<Addr::RowPairs>(mr, nr, tail, m);
@@ -189,6 +176,11 @@ void run_blocks(const MicroArgs& m, int64_t nv, int64_t nj, AtV&& at_v) {
 }
 
 }  // namespace
+
+VBlock v_block(int64_t vectors_left) {
+  if (vectors_left == 4) return {4, 6};
+  return {static_cast<int>(std::min<int64_t>(3, vectors_left)), 8};
+}
 
 void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, const float* b,
                  int64_t ldb, int64_t bstride, const int64_t* joff, int64_t nj, int64_t depth,

@@ -34,6 +34,16 @@ void direct_gemm(const float* a, int64_t lda, const int64_t* koff, int64_t nv, c
                  int64_t ldb, int64_t bstride, const int64_t* joff, int64_t nj, int64_t depth,
                  const float* bias, bool accumulate, float* y, int64_t ldy, Segments seg = {});
 
+// Vectors in the next block of v, and the j step that goes with it. Blocks of 3 vectors x 8 j
+// (24 accumulators; 11 loads per 24 FMAs), but a remainder of one vector would run a 1 x 8
+// block at 9 loads per 8 FMAs, load-bound at a third of the speed: 3 + 1 vectors become one
+// 4 x 6 block instead. Every ResNet row count (64 pixels at 8x8, 256 at 16x16, 1024 at 32x32)
+// and channel count 64 or 256 ends in such a remainder.
+struct VBlock {
+  int vectors, j_step;
+};
+VBlock v_block(int64_t vectors_left);
+
 // Whether output rows ow pixels wide suit direct_gemm_rows: 8 (two rows a vector) or a
 // multiple of 16.
 bool rows_fill_vectors(int64_t ow);
