@@ -167,3 +167,10 @@ TEST_CASE("trainer reports bad configs and a diverging loss", "[trainer][errors]
   Trainer diverge(Config::parse(c.dump(), {"--lr_schedule.arch_lr", "1e30"}), true);
   CHECK_THROWS_WITH(diverge.fit(), Catch::Contains("loss is") && Catch::Contains("step"));
 }
+
+TEST_CASE("the epoch log's time left reads in minutes, then hours", "[trainer]") {
+  CHECK(time_left(0, 100.0) == "under a minute");
+  CHECK(time_left(1, 20.0) == "under a minute");
+  CHECK(time_left(3, 100.0) == "5 min");
+  CHECK(time_left(120, 95.0) == "3 h 10 min");
+}

@@ -355,11 +355,25 @@ CompressionSummary Trainer::compression_summary() const {
   return s;
 }
 
+std::string time_left(int64_t epochs_left, double epoch_seconds) {
+  const auto minutes = std::llround(static_cast<double>(epochs_left) * epoch_seconds / 60);
+  if (minutes < 1) return "under a minute";
+  if (minutes < 60) return str(minutes, " min");
+  return str(minutes / 60, " h ", minutes % 60, " min");
+}
+
 void Trainer::log_epoch(const EpochResult& r) const {
   char line[256];
-  std::snprintf(line, sizeof line, "epoch %lld done in %.1f s: train loss %.4f acc %.2f%%",
-                static_cast<long long>(r.epoch + 1), r.seconds, r.train_loss, 100 * r.train_top1);
+  const int64_t epochs = config_.get<int64_t>("trainer.epochs");
+  std::snprintf(line, sizeof line, "epoch %lld of %lld done in %.1f s",
+                static_cast<long long>(r.epoch + 1), static_cast<long long>(epochs), r.seconds);
   std::string msg = line;
+  // Long runs span sittings: the rest at this epoch's pace.
+  if (r.epoch + 1 < epochs)
+    msg += str(" (", time_left(epochs - r.epoch - 1, r.seconds), " left at this pace)");
+  std::snprintf(line, sizeof line, ": train loss %.4f acc %.2f%%", r.train_loss,
+                100 * r.train_top1);
+  msg += line;
   if (r.evaluated) {
     std::snprintf(line, sizeof line, ", test loss %.4f acc %.2f%% (top-5 %.2f%%)", r.test.loss,
                   100 * r.test.top1, 100 * r.test.top5);

@@ -58,6 +58,10 @@ struct BuiltNetwork {
 // trainer trains and what an .lnx file's architecture section rebuilds.
 BuiltNetwork build_network_from_config(const Config& config, const DataShape& data);
 
+// "2 h 5 min": how long epochs_left more epochs take at epoch_seconds each, for the epoch log
+// ("under a minute" below one).
+std::string time_left(int64_t epochs_left, double epoch_seconds);
+
 class Trainer {
  public:
   // `quiet` silences progress output (tests).
