@@ -41,9 +41,9 @@ inline Geom geometry(const Shape& x, const Shape& w, const Shape& y, const Conv2
 }
 
 // Scratch that lives as long as its thread (OpenMP keeps its pool), so steady-state calls do not
-// allocate. Slot 0 holds column tiles or phase images, slot 1 per-thread weight-gradient partial
-// sums, slot 2 a transposed grad_y tile or a wide output, slot 3 (calling thread only, outside
-// the image loop) repacked weights.
+// allocate. Slot 0 holds column tiles, phase images or padded grad_y; slot 1 per-thread
+// weight-gradient partial sums; slot 2 transposed grad_y, a wide output or the strided input
+// gradient's phase results. A kernel uses each slot for one buffer at a time.
 float* scratch(size_t count, int slot);
 
 // Threads worth using for a convolution: one when there is a single image (portable builds then
