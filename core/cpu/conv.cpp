@@ -61,7 +61,6 @@ using cpu::direct_gemm_rows;
 using cpu::phase_images;
 using cpu::Phases;
 using cpu::rows_fill_vectors;
-using cpu::Segments;
 using cpu::StridedInputGrad;
 using cpu::tap_offsets;
 using cpu::transpose_rows;
