@@ -42,7 +42,8 @@ class CpuBackend final : public Backend {
   void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& a, const Tensor& b, float beta,
             const Tensor& c) override;
 
-  // conv.cpp
+  // conv.cpp, on conv_geometry, conv_layouts, direct_gemm (AVX-512), strided_input_grad and
+  // conv_columns (im2col tiles); sparse_conv.cpp skips zero kernel slices
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                       const Tensor& y) override;
   void conv2d_backward_input(const Tensor& grad_y, const Tensor& w, const Conv2dParams& p,
