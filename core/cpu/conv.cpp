@@ -373,16 +373,18 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < g.groups * k_tiles; ++t) {
       const int64_t gi = t / k_tiles, k0 = t % k_tiles * 16, k1 = std::min(g.ck, k0 + 16);
-      for (int64_t o0 = 0; o0 < g.og; o0 += 16)
+      for (int64_t o0 = 0; o0 < g.og; o0 += 16) {
+        const int64_t o1 = std::min(g.og, o0 + 16);
         for (int64_t k = k0; k < k1; ++k) {
           const int64_t j = k % g.kw;
           const int64_t row = gi * g.ck + (shifted ? k - j + g.kw - 1 - j : k);  // acc row of tap k
-          for (int64_t o = o0; o < std::min(g.og, o0 + 16); ++o) {
+          for (int64_t o = o0; o < o1; ++o) {
             float s = 0.0f;
             for (int u = 0; u < team; ++u) s += partial[static_cast<size_t>(u)][row * g.og + o];
             gwp[(gi * g.og + o) * g.ck + k] = s;
           }
         }
+      }
     }
   }
 }
