@@ -11,65 +11,27 @@
 // its batch norm's constant, which is added to the shortcut (option A: subsample and zero-pad),
 // and the kernel produces it for free. Channels conv2 never reads are not computed by conv1.
 //
-// Supported: the CIFAR ResNets (resnet20, 32, 44, 56, ...), float or LilNetX form. Any other
-// network gets a plan that runs the module itself (dense, eval mode); note() says so.
+// VGG (with or without batch norm) is a chain: each convolution's removed channels are the next
+// one's constant inputs, kept exactly as bias maps (max pooling keeps a constant image constant),
+// and the last convolution's constants fold into the first classifier layer's bias.
+//
+// Supported: the CIFAR ResNets (resnet20, 32, 44, 56, ...) and VGG-11/13/16/19 (with or without
+// batch norm), float or LilNetX form. Any other network gets a plan that runs the module itself
+// (dense, eval mode); note() says so.
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "autograd/variable.h"
-#include "core/cpu/sparse_conv.h"
+#include "compress/plan_conv.h"
 #include "layers/module.h"
 
 namespace lnx {
 
 class Generator;
-
-enum class SparseMode {
-  Dense,       // folded batch norm, every channel kept, the dense kernel: the baseline
-  Structured,  // removed channels, the dense kernel on what is left
-  Sparse       // removed channels, the slice-skipping kernel where slices are sparse enough
-};
-
-struct SparsePlanOptions {
-  SparseMode mode = SparseMode::Sparse;
-  // Sparse mode: a convolution whose kept slices are denser than this runs the dense kernel.
-  double max_sparse_density = 0.85;
-  // Images pushed through the whole network at a time, one chunk per thread: small chunks keep
-  // every activation in cache (a batch of 128 ResNet-20 activations is 8 MB a layer and makes
-  // sparse layers memory-bound). 0: the whole batch at once, each layer spread over threads.
-  int64_t chunk = 4;
-};
-
-// One convolution of the plan with its folded batch norm.
-struct PlanConv {
-  std::string name;
-  Conv2dParams params;
-  int64_t out_channels = 0, in_channels = 0;  // of the original layer
-  std::vector<int64_t> kept_out;              // original output channels computed
-  std::vector<int64_t> kept_in;               // original input channels read (plan inputs)
-  Tensor weight;                              // (kept out, kept in, KH, KW), folded
-  Tensor bias;                                // (kept out)
-  bool relu = false;
-  bool sparse_kernel = false;
-  SparseConvWeights packed;
-  int64_t nonzero_slices = 0;  // of weight
-  // Removed constant input channels: their values and conv slices (kept out, Z, KH, KW).
-  Tensor const_values;  // (Z)
-  Tensor const_weight;
-  std::map<std::pair<int64_t, int64_t>, Tensor> bias_maps;  // by input (H, W)
-
-  // x (N, kept in, H, W) -> (N, kept out, OH, OW); residual (N, kept out, OH, OW) is added
-  // before the relu when defined.
-  Tensor forward(const Tensor& x, const Tensor& residual = Tensor());
-  // The removed constant channels' per-pixel contribution for an (h, w) input, built on first
-  // use; undefined when no input channel was removed.
-  Tensor bias_map(int64_t h, int64_t w);
-};
 
 class SparsePlan {
  public:
@@ -92,11 +54,26 @@ class SparsePlan {
     size_t conv1, conv2;  // indices into convs_
     int64_t stride, pad_channels;
   };
-  std::vector<PlanConv> convs_;  // stem first, then conv1, conv2 of each block
-  std::vector<Block> blocks_;
+  // One layer of the classifier head: x (N, in) -> x W^T + b, then a relu when set.
+  struct Dense {
+    Tensor weight;  // (out, in)
+    Tensor bias;    // (out), undefined without one
+    bool relu = false;
+    Tensor forward(const Tensor& x) const;
+  };
+  void build_resnet(const Module& net, const SparsePlanOptions& opt);
+  void build_vgg(const Module& net, const SparsePlanOptions& opt);
   Tensor run_chunk(const Tensor& x);
   void prepare_bias_maps(int64_t h, int64_t w);  // for an (h, w) network input
-  Tensor fc_weight_, fc_bias_;                   // (classes, C), (classes)
+
+  // ResNet: the stem, then conv1 and conv2 of each block, as blocks_ lists them. VGG: the chain
+  // of convolutions, each followed by pools_[i] when set.
+  std::vector<PlanConv> convs_;
+  std::vector<Block> blocks_;
+  std::vector<std::optional<Pool2dParams>> pools_;
+  // Read from the global average of the last feature map (ResNet) or from the flattened 1x1 map
+  // (VGG, whose features end at 1x1).
+  std::vector<Dense> head_;
   int64_t chunk_ = 0;
   ModulePtr fallback_;
   std::string note_;

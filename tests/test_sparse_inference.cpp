@@ -1,5 +1,5 @@
-// The slice-sparse convolution against the dense one, and the sparse inference plan of a CIFAR
-// ResNet against the network itself in eval mode, with pruned slices and channels.
+// The slice-sparse convolution against the dense one, and the sparse inference plans of a CIFAR
+// ResNet and of VGG against the network itself in eval mode, with pruned slices and channels.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -11,6 +11,7 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "layers/batch_norm.h"
+#include "layers/conv2d.h"
 #include "models/registry.h"
 
 using namespace lnx;
@@ -117,6 +118,19 @@ TEST_CASE("sparse_conv2d rejects what it does not handle", "[sparse]") {
 
 namespace {
 
+// Batch norms with statistics far from the identity, so that folding them is tested, and half
+// of the constant channels (relu of the shift) non-zero.
+void randomize_batch_norms(Module& net, Generator& gen) {
+  for (auto& [name, m] : net.named_modules())
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) {
+      const int64_t c = bn->num_features();
+      bn->weight().data().copy_(uniform({c}, 0.5, 1.5, &gen));
+      bn->bias().data().copy_(normal({c}, 0.0, 0.5, &gen));
+      bn->running_mean().copy_(normal({c}, 0.0, 0.5, &gen));
+      bn->running_var().copy_(uniform({c}, 0.5, 2.0, &gen));
+    }
+}
+
 // A resnet20 in LilNetX form with random batch norms and pruned slices and channels:
 // - layer1.0.conv1 output 3 zero: a constant block-internal channel (folded into a bias map);
 // - layer1.0.conv2 output 5 and the stem's output 1 zero: constants that feed residual additions;
@@ -128,14 +142,8 @@ CompressedNetwork pruned_resnet(double fraction, uint64_t seed) {
   ModelSpec spec;
   spec.name = "resnet20";
   CompressedNetwork cn = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
+  randomize_batch_norms(*cn.net, gen);
   for (auto& [name, m] : cn.net->named_modules()) {
-    if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) {
-      const int64_t c = bn->num_features();
-      bn->weight().data().copy_(uniform({c}, 0.5, 1.5, &gen));
-      bn->bias().data().copy_(normal({c}, 0.0, 0.5, &gen));
-      bn->running_mean().copy_(normal({c}, 0.0, 0.5, &gen));
-      bn->running_var().copy_(uniform({c}, 0.5, 2.0, &gen));
-    }
     auto* lc = dynamic_cast<LatentConv2d*>(m);
     if (!lc) continue;
     const Tensor l = lc->latent().data();  // (O, I, 3, 3)
@@ -161,6 +169,20 @@ Tensor module_logits(Module& net, const Tensor& x) {
   return net.forward(Variable(x)).data();
 }
 
+// The plan of net in `mode`, checked against the network's logits ref on x with the default
+// chunk and with `other_chunk`.
+SparsePlan checked_plan(const ModulePtr& net, SparseMode mode, const Tensor& x, const Tensor& ref,
+                        int64_t other_chunk) {
+  SparsePlanOptions opt;
+  opt.mode = mode;
+  SparsePlan plan = SparsePlan::build(net, opt);
+  REQUIRE_FALSE(plan.is_fallback());
+  CHECK(rel_error(plan.run(x), ref) < 1e-4);
+  opt.chunk = other_chunk;
+  CHECK(rel_error(SparsePlan::build(net, opt).run(x), ref) < 1e-4);
+  return plan;
+}
+
 }  // namespace
 
 TEST_CASE("the sparse plan of a pruned resnet20 equals the network in eval mode", "[sparse]") {
@@ -172,13 +194,7 @@ TEST_CASE("the sparse plan of a pruned resnet20 equals the network in eval mode"
     const Tensor ref = module_logits(*cn.net, x);
     for (const SparseMode mode : {SparseMode::Dense, SparseMode::Structured, SparseMode::Sparse}) {
       CAPTURE(static_cast<int>(mode));
-      SparsePlanOptions opt;
-      opt.mode = mode;
-      SparsePlan plan = SparsePlan::build(cn.net, opt);
-      CHECK_FALSE(plan.is_fallback());
-      CHECK(rel_error(plan.run(x), ref) < 1e-4);
-      opt.chunk = 2;  // the batch of 3 in chunks of 2 and 1
-      CHECK(rel_error(SparsePlan::build(cn.net, opt).run(x), ref) < 1e-4);
+      SparsePlan plan = checked_plan(cn.net, mode, x, ref, 2);  // chunks of 2 and 1
       // One image and another input size: tiles over threads, a second bias map.
       const Tensor x1 = normal({1, 3, 24, 24}, 0, 1, &gen);
       CHECK(rel_error(plan.forward(x1).data(), module_logits(*cn.net, x1)) < 1e-4);
@@ -204,6 +220,88 @@ TEST_CASE("the sparse plan of a pruned resnet20 equals the network in eval mode"
   }
 }
 
+namespace {
+
+// A VGG-16-BN in LilNetX form with random batch norms and pruned slices and channels:
+// - features.0 output 5 zero: a constant input of features.3 (a bias map);
+// - features.3 output 2 zero: a constant that passes the max pool into features.7;
+// - features.10 entirely zero: features.14 reads constants only;
+// - features.17 input 4 zero: features.14's channel 4 is never read;
+// - the last convolution's output 6 zero: a constant folded into dense1's bias;
+// - dense1 input 9 zero: the last convolution's channel 9 is never read.
+CompressedNetwork pruned_vgg(double fraction, uint64_t seed) {
+  Generator gen(seed);
+  ModelSpec spec;
+  spec.name = "vgg16_bn";
+  CompressedNetwork cn = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
+  randomize_batch_norms(*cn.net, gen);
+  std::string last_conv;
+  for (auto& [name, m] : cn.net->named_modules())
+    if (dynamic_cast<LatentConv2d*>(m)) last_conv = name;
+  for (auto& [name, m] : cn.net->named_modules()) {
+    auto* lc = dynamic_cast<LatentConv2d*>(m);
+    auto* ll = dynamic_cast<LatentLinear*>(m);
+    if (ll && name == "classifier.0") ll->latent().data().select(1, 9).zero_();
+    if (!lc) continue;
+    const Tensor l = lc->latent().data();  // (O, I, 3, 3)
+    zero_random_slices(l, fraction, gen);
+    if (name == "features.0") l.select(0, 5).zero_();
+    if (name == "features.3") l.select(0, 2).zero_();
+    if (name == "features.10") l.zero_();
+    if (name == "features.17") l.select(1, 4).zero_();
+    if (name == last_conv) l.select(0, 6).zero_();
+  }
+  cn.net->eval();
+  return cn;
+}
+
+}  // namespace
+
+TEST_CASE("the sparse plan of a pruned VGG-16-BN equals the network in eval mode", "[sparse]") {
+  for (const double fraction : {0.0, 0.7}) {
+    CAPTURE(fraction);
+    CompressedNetwork cn = pruned_vgg(fraction, 3);
+    Generator gen(8);
+    const Tensor x = normal({3, 3, 32, 32}, 0, 1, &gen);
+    const Tensor ref = module_logits(*cn.net, x);
+    for (const SparseMode mode : {SparseMode::Dense, SparseMode::Structured, SparseMode::Sparse}) {
+      CAPTURE(static_cast<int>(mode));
+      // Also the whole batch at once, each layer spread over threads.
+      SparsePlan plan = checked_plan(cn.net, mode, x, ref, 0);
+      CHECK(plan.convs().size() == 13);
+      if (mode == SparseMode::Dense) continue;
+      int64_t constant_inputs = 0;
+      for (const PlanConv& c : plan.convs()) {
+        if (c.const_values.defined()) constant_inputs += c.const_values.size(0);
+        if (c.name == "features.10") CHECK(c.kept_out.empty());
+        if (c.name == "features.14") CHECK(c.kept_in.empty());
+        if (c.name == "features.0" && fraction == 0.0) CHECK(c.kept_out.size() == 63);
+      }
+      CHECK(constant_inputs >= 2);  // features.0's 5 and features.3's 2, when relu(shift) > 0
+    }
+  }
+}
+
+TEST_CASE("the sparse plan of a float VGG-11 without batch norm folds the convolution bias",
+          "[sparse]") {
+  Generator gen(4);
+  ModelSpec spec;
+  spec.name = "vgg11";
+  ModulePtr net = build_float_model(spec, &gen);
+  for (auto& [name, m] : net->named_modules())
+    if (auto* c = dynamic_cast<Conv2d*>(m)) {
+      c->bias().data().copy_(normal({c->bias().size(0)}, 0.0, 0.5, &gen));
+      if (name == "features.3") c->weight().data().select(0, 1).zero_();  // a constant channel
+    }
+  net->eval();
+  const Tensor x = normal({2, 3, 32, 32}, 0, 1, &gen);
+  SparsePlan plan = SparsePlan::build(net);
+  REQUIRE_FALSE(plan.is_fallback());
+  CHECK(rel_error(plan.run(x), module_logits(*net, x)) < 1e-4);
+  // The classifier reads 512 features: only 32x32 inputs reach a 1x1 map.
+  CHECK_THROWS_WITH(plan.run(ones({1, 3, 64, 64})), Catch::Contains("expected 1x1"));
+}
+
 TEST_CASE("the sparse plan falls back or rejects what it does not handle", "[sparse]") {
   Generator gen(1);
   ModelSpec spec;
@@ -212,7 +310,7 @@ TEST_CASE("the sparse plan falls back or rejects what it does not handle", "[spa
   ModulePtr net = build_float_model(spec, &gen);
   std::string why;
   CHECK_FALSE(SparsePlan::supports(*net, &why));
-  CHECK_THAT(why, Catch::Contains("ResNetCifar"));
+  CHECK_THAT(why, Catch::Contains("ResNetCifar and VGG"));
   SparsePlan plan = SparsePlan::build(net);
   CHECK(plan.is_fallback());
   CHECK_THAT(plan.note(), Catch::Contains("dense fallback"));

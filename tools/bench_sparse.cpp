@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <tuple>
+#include <utility>
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
@@ -93,13 +95,14 @@ std::vector<SparseKernelRow> bench_sparse_kernels(int batch, double fraction, in
   return rows;
 }
 
-SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_t seed) {
+SparseNetRow bench_sparse_network(const std::string& name, double fraction, int batch, int reps,
+                                  uint64_t seed) {
   Generator gen(seed);
   ModelSpec spec;
-  spec.name = "resnet20";
+  spec.name = name;
   CompressedNetwork cn = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
   // Trained-looking batch norms, so removed channels leave non-zero constants behind.
-  for (auto& [name, m] : cn.net->named_modules())
+  for (auto& [mname, m] : cn.net->named_modules())
     if (auto* bn = dynamic_cast<BatchNorm2d*>(m)) {
       const int64_t c = bn->num_features();
       bn->weight().data().copy_(uniform({c}, 0.5, 1.5, &gen));
@@ -107,15 +110,18 @@ SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_
       bn->running_mean().copy_(normal({c}, 0.0, 0.3, &gen));
       bn->running_var().copy_(uniform({c}, 0.5, 2.0, &gen));
     }
-  // Random slices, then per block two conv1 filters and one conv2 filter and one input channel
-  // of conv1, whole: the channel structure the slice prior produces.
-  for (auto& [name, m] : cn.net->named_modules()) {
+  // Random slices, then whole channels, the structure the slice prior produces: in a ResNet per
+  // block two conv1 filters, one conv2 filter and one input channel of conv1; in a chain (VGG)
+  // two filters and one input channel of every convolution after the first.
+  const bool resnet = cn.net->type_name() == "ResNetCifar";
+  bool stem = true;
+  for (auto& [mname, m] : cn.net->named_modules()) {
     auto* lc = dynamic_cast<LatentConv2d*>(m);
     if (!lc) continue;
     const Tensor l = lc->latent().data();  // (O, I, 3, 3)
     zero_random_slices(l, fraction, gen);
-    if (name == "conv1") continue;
-    const bool first = name.size() > 5 && name.substr(name.size() - 5) == "conv1";
+    if (std::exchange(stem, false)) continue;
+    const bool first = !resnet || (mname.size() > 5 && mname.substr(mname.size() - 5) == "conv1");
     for (int k = 0; k < (first ? 2 : 1); ++k) l.select(0, pick(l.size(0), gen)).zero_();
     if (first) l.select(1, pick(l.size(1), gen)).zero_();
   }
@@ -182,18 +188,25 @@ void bench_sparse(int reps, uint64_t seed) {
                   r.flops_ratio, r.dense_ms, r.sparse_ms, r.dense_ms / r.sparse_ms,
                   r.dense_ms / r.sparse_ms / r.flops_ratio,
                   r.dense_min_ms / r.sparse_min_ms / r.flops_ratio);
-  std::printf(
-      "\nResNet-20 inference (SparsePlan, batch norm folded; ms): dense kernel / channels "
-      "removed / + slice skipping\n");
-  std::printf("%6s %7s %7s %6s %9s %11s %9s %8s %6s\n", "zero", "slices", "flops/", "batch",
-              "dense", "structured", "sparse", "speedup", "eff");
-  for (const double f : fractions)
-    for (const int batch : {1, 128}) {
-      const SparseNetRow r = bench_sparse_resnet20(f, batch, batch == 1 ? 4 * reps : reps, seed);
-      std::printf("%6.2f %7.3f %7.2f %6d %9.3f %11.3f %9.3f %8.2f %6.2f\n", r.fraction,
-                  r.slice_sparsity, r.flops_ratio, r.batch, r.dense_ms, r.structured_ms,
-                  r.sparse_ms, r.dense_ms / r.sparse_ms, r.dense_ms / r.sparse_ms / r.flops_ratio);
-    }
+  for (const auto& [name, title, batches] :
+       {std::tuple<const char*, const char*, std::vector<int>>{"resnet20", "ResNet-20", {1, 128}},
+        {"vgg16_bn", "VGG-16-BN", {1, 32}}}) {
+    std::printf(
+        "\n%s inference (SparsePlan, batch norm folded; ms): dense kernel / channels removed / "
+        "+ slice skipping\n",
+        title);
+    std::printf("%6s %7s %7s %6s %9s %11s %9s %8s %6s\n", "zero", "slices", "flops/", "batch",
+                "dense", "structured", "sparse", "speedup", "eff");
+    for (const double f : fractions)
+      for (const int batch : batches) {
+        const SparseNetRow r =
+            bench_sparse_network(name, f, batch, batch == 1 ? 4 * reps : reps, seed);
+        std::printf("%6.2f %7.3f %7.2f %6d %9.3f %11.3f %9.3f %8.2f %6.2f\n", r.fraction,
+                    r.slice_sparsity, r.flops_ratio, r.batch, r.dense_ms, r.structured_ms,
+                    r.sparse_ms, r.dense_ms / r.sparse_ms,
+                    r.dense_ms / r.sparse_ms / r.flops_ratio);
+      }
+  }
   std::printf("(%d threads; the machine may be shared: compare ratios within this run)\n",
               num_threads());
 }

@@ -1,5 +1,6 @@
-// `lilnetx bench sparse`: dense against slice-sparse inference of ResNet-20 (method.md section 4,
-// "real inference time of a kernel that skips them"), beside the FLOPs reduction.
+// `lilnetx bench sparse`: dense against slice-sparse inference of ResNet-20 and VGG-16-BN
+// (method.md section 4, "real inference time of a kernel that skips them"), beside the FLOPs
+// reduction.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +30,11 @@ struct SparseNetRow {
   int batch = 0;
   double dense_ms = 0, structured_ms = 0, sparse_ms = 0;  // SparseMode's three plans
 };
-// ResNet-20 in LilNetX form with seeded latents, random slices zeroed plus a few whole input and
-// output channels, timed as SparsePlan in each mode (median of reps after warm-up).
-SparseNetRow bench_sparse_resnet20(double fraction, int batch, int reps, uint64_t seed);
+// A CIFAR network of the zoo (resnet20, vgg16_bn, ...) in LilNetX form with seeded latents, random
+// slices zeroed plus a few whole input and output channels, timed as SparsePlan in each mode
+// (median of reps after warm-up).
+SparseNetRow bench_sparse_network(const std::string& name, double fraction, int batch, int reps,
+                                  uint64_t seed);
 
 // `net` (a LilNetX network) timed as SparsePlan in each mode on a random (batch, 3, 32, 32)
 // input, with the convolutions' slice sparsity and FLOPs reduction (fraction left 0).
@@ -40,7 +43,8 @@ SparseNetRow time_sparse_plans(const ModulePtr& net, int batch, int reps, Genera
 // The trained network of a .lnx file at batch 1 and 128: `lilnetx bench sparse --model F`.
 void bench_sparse_model(const std::string& path, int reps);
 
-// Prints both tables for fractions 0.5, 0.7, 0.9 at batch 1 and 128; what the subcommand runs.
+// Prints the kernel table and each network's for fractions 0.5, 0.7, 0.9 (ResNet-20 at batch 1 and
+// 128, VGG-16-BN at 1 and 32); what the subcommand runs.
 void bench_sparse(int reps, uint64_t seed);
 
 }  // namespace lnx::tools
