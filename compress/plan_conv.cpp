@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
@@ -157,6 +158,10 @@ PlanConv make_conv(const Folded& f, std::vector<int64_t> outs, std::vector<int64
 
 Tensor PlanConv::bias_map(int64_t h, int64_t w) {
   if (!const_values.defined()) return Tensor();
+  // The chunks of a batch run through the plan on several threads: the first to need a size
+  // builds its map, under the lock.
+  static std::mutex mutex;
+  const std::lock_guard<std::mutex> lock(mutex);
   const auto key = std::make_pair(h, w);
   auto it = bias_maps.find(key);
   if (it == bias_maps.end()) {

@@ -37,11 +37,12 @@ bool is(const Module& m) {
   return dynamic_cast<const M*>(&m) != nullptr;
 }
 
-bool resnet_cifar_layout(const Module& net, std::string* why) {
+// Stages of BasicBlock or Bottleneck blocks.
+bool resnet_layout(const Module& net, std::string* why) {
   for (const auto& [name, child] : net.named_children()) {
     if (name.rfind("layer", 0) != 0) continue;
     for (const auto& [bname, block] : child->named_children())
-      if (block->type_name() != "BasicBlock") {
+      if (block->type_name() != "BasicBlock" && block->type_name() != "Bottleneck") {
         if (why) *why = "block " + name + "." + bname + " is a " + block->type_name();
         return false;
       }
@@ -91,9 +92,12 @@ Tensor option_a_shortcut(const Tensor& x, int64_t stride, int64_t pad, int64_t p
 }  // namespace
 
 bool SparsePlan::supports(const Module& net, std::string* why) {
-  if (net.type_name() == "ResNetCifar") return resnet_cifar_layout(net, why);
+  if (net.type_name() == "ResNetCifar" || net.type_name() == "ResNet")
+    return resnet_layout(net, why);
   if (net.type_name() == "VGG") return vgg_layout(net, why);
-  if (why) *why = "a " + net.type_name() + " network (the sparse plan handles ResNetCifar and VGG)";
+  if (why)
+    *why =
+        "a " + net.type_name() + " network (the sparse plan handles ResNetCifar, ResNet and VGG)";
   return false;
 }
 
@@ -120,39 +124,82 @@ SparsePlan SparsePlan::build(const ModulePtr& net, const SparsePlanOptions& opt)
 }
 
 void SparsePlan::build_resnet(const Module& net, const SparsePlanOptions& opt) {
+  topology_ = Topology::ResNet;
   const bool structured = opt.mode != SparseMode::Dense;
+  // The stem's outputs are the residual stream: every channel kept.
   const Folded stem = fold(*net.child("conv1"), "conv1", net.child("bn1").get(), "bn1");
   convs_.push_back(make_conv(stem, iota_vec(stem.o), iota_vec(stem.i), true, opt));
+  pools_.emplace_back();
+  for (const auto& [name, m] : net.named_children())
+    if (const auto* pool = dynamic_cast<const MaxPool2d*>(m.get())) pools_.back() = pool->params();
+
   for (const auto& [sname, stage] : net.named_children()) {
     if (sname.rfind("layer", 0) != 0) continue;
     for (const auto& [bname, block] : stage->named_children()) {
       const std::string prefix = sname + "." + bname + ".";
-      const Folded f1 =
-          fold(*block->child("conv1"), prefix + "conv1", block->child("bn1").get(), prefix + "bn1");
-      const Folded f2 =
-          fold(*block->child("conv2"), prefix + "conv2", block->child("bn2").get(), prefix + "bn2");
-      LNX_CHECK(f2.i == f1.o, "SparsePlan: ", prefix, "conv2 reads ", f2.i,
-                " channels but conv1 makes ", f1.o);
-      const ChannelSplit split = split_channels(
-          f1,
-          [&f2](int64_t h) {
-            for (int64_t oc = 0; oc < f2.o; ++oc)
-              if (!f2.slice_zero(oc, h)) return true;
-            return false;
-          },
-          structured);
-      PlanConv c1 = make_conv(f1, split.kept, iota_vec(f1.i), true, opt);
-      PlanConv c2 = make_conv(f2, iota_vec(f2.o), split.kept, true, opt);  // relu after the sum
-      if (!split.constant.empty()) {
-        c2.const_values =
-            from_vector(split.const_values, {static_cast<int64_t>(split.constant.size())});
-        c2.const_weight = gather_weight(f2, iota_vec(f2.o), split.constant, c2.weight.size(2));
+      // The branch: conv1, conv2 (and conv3 in a bottleneck), each with its batch norm.
+      std::vector<Folded> branch;
+      for (int k = 1; block->has_child("conv" + std::to_string(k)); ++k) {
+        const std::string conv = prefix + "conv" + std::to_string(k);
+        const std::string bn = "bn" + std::to_string(k);
+        branch.push_back(fold(*block->child("conv" + std::to_string(k)), conv,
+                              block->child(bn).get(), prefix + bn));
+        LNX_CHECK(branch.size() == 1 || branch.back().i == branch[branch.size() - 2].o,
+                  "SparsePlan: ", conv, " reads ", branch.back().i,
+                  " channels but the convolution before it makes ", branch[branch.size() - 2].o);
       }
-      const int64_t in = f1.i, planes = f2.o;
-      blocks_.push_back(
-          {convs_.size(), convs_.size() + 1, f1.p.stride_h, planes != in ? (planes - in) / 2 : 0});
-      convs_.push_back(std::move(c1));
-      convs_.push_back(std::move(c2));
+      LNX_CHECK(branch.size() >= 2, "SparsePlan: block ", sname, ".", bname, " has ", branch.size(),
+                " convolutions, expected 2 or 3");
+      Block b;
+      // Each branch convolution computes the channels the next one reads; the last one's
+      // outputs join the residual stream and are all kept (relu after the addition).
+      std::vector<int64_t> in_kept = iota_vec(branch.front().i);
+      ChannelSplit in_split;
+      for (size_t k = 0; k < branch.size(); ++k) {
+        const Folded& f = branch[k];
+        ChannelSplit split;
+        if (k + 1 < branch.size()) {
+          const Folded& next = branch[k + 1];
+          split = split_channels(
+              f,
+              [&next](int64_t h) {
+                for (int64_t oc = 0; oc < next.o; ++oc)
+                  if (!next.slice_zero(oc, h)) return true;
+                return false;
+              },
+              structured);
+        } else {
+          split.kept = iota_vec(f.o);
+        }
+        PlanConv c = make_conv(f, split.kept, in_kept, true, opt);
+        if (!in_split.constant.empty()) {
+          c.const_values =
+              from_vector(in_split.const_values, {static_cast<int64_t>(in_split.constant.size())});
+          c.const_weight = gather_weight(f, split.kept, in_split.constant, c.weight.size(2));
+        }
+        b.branch.push_back(convs_.size());
+        convs_.push_back(std::move(c));
+        pools_.emplace_back();
+        in_kept = std::move(split.kept);
+        in_split = std::move(split);
+      }
+      const int64_t in = branch.front().i, out = branch.back().o;
+      if (block->has_child("downsample")) {
+        // The projection shortcut: a 1x1 convolution and its batch norm, no relu.
+        const Module& down = *block->child("downsample");
+        const Folded f = fold(*down.child("0"), prefix + "downsample.0", down.child("1").get(),
+                              prefix + "downsample.1");
+        LNX_CHECK(f.i == in && f.o == out, "SparsePlan: ", prefix, "downsample maps ", f.i, " to ",
+                  f.o, " channels, the block ", in, " to ", out);
+        b.projection = convs_.size();
+        convs_.push_back(make_conv(f, iota_vec(f.o), iota_vec(f.i), false, opt));
+        pools_.emplace_back();
+      } else {
+        // Option A (CIFAR): subsample and zero-pad; with equal shapes, the identity.
+        for (const Folded& f : branch) b.stride *= f.p.stride_h;
+        b.pad_channels = out != in ? (out - in) / 2 : 0;
+      }
+      blocks_.push_back(std::move(b));
     }
   }
   const Module& fc = *net.child("fc");
@@ -160,6 +207,7 @@ void SparsePlan::build_resnet(const Module& net, const SparsePlanOptions& opt) {
 }
 
 void SparsePlan::build_vgg(const Module& net, const SparsePlanOptions& opt) {
+  topology_ = Topology::Chain;
   // The chain: conv [batch norm] relu, then a max pool where one follows.
   std::vector<Folded> layers;
   const auto& features = net.child("features")->named_children();
@@ -282,9 +330,7 @@ Tensor SparsePlan::run(const Tensor& x) {
             to_string(x.shape()), ")");
   if (chunk_ <= 0 || x.size(0) <= chunk_) return run_chunk(x.contiguous());
   // Chunks run in parallel, one thread each through the whole network: no fork and join per
-  // layer, and each thread's activations stay in its own cache. The bias maps are built first so
-  // that the threads only read them.
-  prepare_bias_maps(x.size(2), x.size(3));
+  // layer, and each thread's activations stay in its own cache.
   const int64_t n = x.size(0), chunks = (n + chunk_ - 1) / chunk_;
   std::vector<Tensor> parts(static_cast<size_t>(chunks));
   std::exception_ptr error;
@@ -303,35 +349,21 @@ Tensor SparsePlan::run(const Tensor& x) {
   return ops::cat(parts, 0);
 }
 
-void SparsePlan::prepare_bias_maps(int64_t h, int64_t w) {
-  // Every convolution reads the output of the one before it in convs_ (ResNet: stem, then conv1
-  // and conv2 of each block; VGG: the chain, through its pools), so the input sizes follow from
-  // the first.
-  for (size_t i = 0; i < convs_.size(); ++i) {
-    PlanConv& c = convs_[i];
-    c.bias_map(h, w);
-    h = (h + 2 * c.params.pad_h - c.weight.size(2)) / c.params.stride_h + 1;
-    w = (w + 2 * c.params.pad_w - c.weight.size(3)) / c.params.stride_w + 1;
-    if (i < pools_.size() && pools_[i]) {
-      const Shape out = ops::pool2d_output_shape({1, 1, h, w}, *pools_[i], "SparsePlan");
-      h = out[2], w = out[3];
-    }
-  }
-}
-
 Tensor SparsePlan::run_chunk(const Tensor& x) {
   Tensor cur;  // (N, C, H, W)
-  if (!blocks_.empty()) {
+  if (topology_ == Topology::ResNet) {
     cur = convs_[0].forward(x);  // the residual stream
+    if (pools_[0]) cur = ops::max_pool2d(cur, *pools_[0]).y;
     for (const Block& b : blocks_) {
-      const Tensor h = convs_[b.conv1].forward(cur);
-      // The shortcut, option A: the input subsampled and zero-padded in channels.
-      const PlanConv& c2 = convs_[b.conv2];
-      const Tensor shortcut =
-          b.stride != 1 || b.pad_channels != 0
-              ? option_a_shortcut(cur, b.stride, b.pad_channels, c2.out_channels)
-              : cur;
-      cur = convs_[b.conv2].forward(h, shortcut);  // relu(conv2 + shortcut)
+      Tensor h = cur;
+      for (size_t k = 0; k + 1 < b.branch.size(); ++k) h = convs_[b.branch[k]].forward(h);
+      const PlanConv& last = convs_[b.branch.back()];
+      Tensor shortcut = cur;
+      if (b.projection)
+        shortcut = convs_[*b.projection].forward(cur);
+      else if (b.stride != 1 || b.pad_channels != 0)
+        shortcut = option_a_shortcut(cur, b.stride, b.pad_channels, last.out_channels);
+      cur = convs_[b.branch.back()].forward(h, shortcut);  // relu(branch + shortcut)
     }
     cur = ops::mean(cur, {2, 3});  // (N, C)
   } else {

@@ -3,21 +3,24 @@
 // norms. Batch norm is folded into each convolution; channels that cannot matter are removed;
 // the remaining convolutions skip their all-zero (out, in) slices (core/cpu/sparse_conv.h).
 //
-// Exactness. A block-internal channel (conv1's output, conv2's input) whose conv1 filter is zero
-// is the constant relu(beta - gamma * mean / sqrt(var + eps)). It is removed and its effect on
-// conv2 is kept exactly as a per-pixel bias map (a constant image convolved with conv2's slices:
-// zero padding makes border pixels differ from the interior, so a per-channel bias would not be
-// exact). Channels of the residual stream are never removed: a zero conv2 filter still outputs
-// its batch norm's constant, which is added to the shortcut (option A: subsample and zero-pad),
-// and the kernel produces it for free. Channels conv2 never reads are not computed by conv1.
+// Exactness. A channel inside a residual branch (conv1's output, conv2's input, and in a
+// bottleneck conv2's output) whose filter is zero is the constant relu(beta - gamma * mean /
+// sqrt(var + eps)). It is removed and its effect on the next convolution is kept exactly as a
+// per-pixel bias map (a constant image convolved with that convolution's slices: zero padding
+// makes border pixels differ from the interior, so a per-channel bias would not be exact).
+// Channels of the residual stream are never removed: a zero filter of the branch's last
+// convolution still outputs its batch norm's constant, which is added to the shortcut (option A:
+// subsample and zero-pad; or the projection, a 1x1 convolution with its batch norm folded), and
+// the kernel produces it for free. Channels the next convolution never reads are not computed.
 //
 // VGG (with or without batch norm) is a chain: each convolution's removed channels are the next
 // one's constant inputs, kept exactly as bias maps (max pooling keeps a constant image constant),
 // and the last convolution's constants fold into the first classifier layer's bias.
 //
-// Supported: the CIFAR ResNets (resnet20, 32, 44, 56, ...) and VGG-11/13/16/19 (with or without
-// batch norm), float or LilNetX form. Any other network gets a plan that runs the module itself
-// (dense, eval mode); note() says so.
+// Supported: the CIFAR ResNets (resnet20, 32, 44, 56, ...), the ImageNet ResNets (18, 34, 50)
+// and VGG-11/13/16/19 (with or without batch norm), float or LilNetX form. Any other network
+// (MobileNet-V2, small_cnn) gets a plan that runs the module itself (dense, eval mode); note()
+// says so.
 #pragma once
 
 #include <cstdint>
@@ -50,9 +53,12 @@ class SparsePlan {
   const std::vector<PlanConv>& convs() const { return convs_; }
 
  private:
+  enum class Topology { ResNet, Chain };
+  // A residual block: relu(branch(x) + shortcut(x)).
   struct Block {
-    size_t conv1, conv2;  // indices into convs_
-    int64_t stride, pad_channels;
+    std::vector<size_t> branch;            // convs_ indices; the last one adds the shortcut
+    std::optional<size_t> projection;      // convs_ index of the downsample convolution, if any
+    int64_t stride = 1, pad_channels = 0;  // otherwise option A: subsample and zero-pad
   };
   // One layer of the classifier head: x (N, in) -> x W^T + b, then a relu when set.
   struct Dense {
@@ -64,10 +70,11 @@ class SparsePlan {
   void build_resnet(const Module& net, const SparsePlanOptions& opt);
   void build_vgg(const Module& net, const SparsePlanOptions& opt);
   Tensor run_chunk(const Tensor& x);
-  void prepare_bias_maps(int64_t h, int64_t w);  // for an (h, w) network input
 
-  // ResNet: the stem, then conv1 and conv2 of each block, as blocks_ lists them. VGG: the chain
-  // of convolutions, each followed by pools_[i] when set.
+  // ResNet: the stem (with its max pool in pools_[0], if any), then each block's branch and
+  // projection, as blocks_ lists them. Chain (VGG): the convolutions in order, each followed by
+  // pools_[i] when set.
+  Topology topology_ = Topology::ResNet;
   std::vector<PlanConv> convs_;
   std::vector<Block> blocks_;
   std::vector<std::optional<Pool2dParams>> pools_;

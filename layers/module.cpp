@@ -112,6 +112,10 @@ std::shared_ptr<Module> Module::child(const std::string& name) const {
   return *c;
 }
 
+bool Module::has_child(const std::string& name) const {
+  return find_named(children_, name) != nullptr;
+}
+
 void Module::collect_parameters(const std::string& prefix, bool recurse,
                                 std::vector<std::pair<std::string, Variable>>& out) const {
   for (const auto& [name, v] : params_) out.emplace_back(join(prefix, name), v);

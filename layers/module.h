@@ -54,6 +54,7 @@ class Module {
   // Rebinds a registered buffer to a new tensor (a device move, a resize).
   void set_buffer(const std::string& name, Tensor data);
   std::shared_ptr<Module> child(const std::string& name) const;  // throws when absent
+  bool has_child(const std::string& name) const;
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const {
     return children_;
   }

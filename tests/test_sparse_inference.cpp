@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <utility>
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
@@ -131,37 +135,50 @@ void randomize_batch_norms(Module& net, Generator& gen) {
     }
 }
 
-// A resnet20 in LilNetX form with random batch norms and pruned slices and channels:
+// `name` in LilNetX form with random batch norms, each convolution's latent slices zeroed with
+// probability `fraction`, then shape(layer name, latent) for the channels a test wants pruned.
+CompressedNetwork pruned_network(
+    const std::string& name, double fraction, uint64_t seed,
+    const std::function<void(const std::string&, const Tensor&)>& shape) {
+  Generator gen(seed);
+  ModelSpec spec;
+  spec.name = name;
+  CompressedNetwork cn = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
+  randomize_batch_norms(*cn.net, gen);
+  for (auto& [lname, m] : cn.net->named_modules()) {
+    if (auto* ll = dynamic_cast<LatentLinear*>(m)) shape(lname, ll->latent().data());
+    auto* lc = dynamic_cast<LatentConv2d*>(m);
+    if (!lc) continue;
+    const Tensor l = lc->latent().data();  // (O, I, KH, KW)
+    zero_random_slices(l, fraction, gen);
+    shape(lname, l);
+  }
+  cn.net->eval();
+  return cn;
+}
+
+void zero_out(const Tensor& latent, int64_t oc) {
+  latent.select(0, oc).zero_();
+}
+void zero_in(const Tensor& latent, int64_t ic) {
+  latent.select(1, ic).zero_();
+}
+
+// A resnet20 with pruned slices and channels:
 // - layer1.0.conv1 output 3 zero: a constant block-internal channel (folded into a bias map);
 // - layer1.0.conv2 output 5 and the stem's output 1 zero: constants that feed residual additions;
 // - layer1.1.conv2 input 7 zero: conv1's channel 7 is never read;
 // - layer2.0.conv1 input 2 zero: a residual channel conv1 ignores (but the shortcut keeps);
 // - layer3.2.conv1 entirely zero: a block whose branch is constant.
 CompressedNetwork pruned_resnet(double fraction, uint64_t seed) {
-  Generator gen(seed);
-  ModelSpec spec;
-  spec.name = "resnet20";
-  CompressedNetwork cn = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
-  randomize_batch_norms(*cn.net, gen);
-  for (auto& [name, m] : cn.net->named_modules()) {
-    auto* lc = dynamic_cast<LatentConv2d*>(m);
-    if (!lc) continue;
-    const Tensor l = lc->latent().data();  // (O, I, 3, 3)
-    zero_random_slices(l, fraction, gen);
-    const int64_t o = l.size(0), in = l.size(1);
-    auto zero_out = [&](int64_t oc) { l.select(0, oc).zero_(); };
-    auto zero_in = [&](int64_t ic) { l.select(1, ic).zero_(); };
-    if (name == "layer1.0.conv1") zero_out(3);
-    if (name == "layer1.0.conv2") zero_out(5);
-    if (name == "conv1") zero_out(1);
-    if (name == "layer1.1.conv2") zero_in(7);
-    if (name == "layer2.0.conv1") zero_in(2);
-    if (name == "layer3.2.conv1")
-      for (int64_t oc = 0; oc < o; ++oc) zero_out(oc);
-    (void)in;
-  }
-  cn.net->eval();
-  return cn;
+  return pruned_network("resnet20", fraction, seed, [](const std::string& name, const Tensor& l) {
+    if (name == "layer1.0.conv1") zero_out(l, 3);
+    if (name == "layer1.0.conv2") zero_out(l, 5);
+    if (name == "conv1") zero_out(l, 1);
+    if (name == "layer1.1.conv2") zero_in(l, 7);
+    if (name == "layer2.0.conv1") zero_in(l, 2);
+    if (name == "layer3.2.conv1") l.zero_();
+  });
 }
 
 Tensor module_logits(Module& net, const Tensor& x) {
@@ -222,37 +239,22 @@ TEST_CASE("the sparse plan of a pruned resnet20 equals the network in eval mode"
 
 namespace {
 
-// A VGG-16-BN in LilNetX form with random batch norms and pruned slices and channels:
+// A VGG-16-BN with pruned slices and channels:
 // - features.0 output 5 zero: a constant input of features.3 (a bias map);
 // - features.3 output 2 zero: a constant that passes the max pool into features.7;
 // - features.10 entirely zero: features.14 reads constants only;
 // - features.17 input 4 zero: features.14's channel 4 is never read;
-// - the last convolution's output 6 zero: a constant folded into dense1's bias;
+// - the last convolution's (features.40) output 6 zero: a constant folded into dense1's bias;
 // - dense1 input 9 zero: the last convolution's channel 9 is never read.
 CompressedNetwork pruned_vgg(double fraction, uint64_t seed) {
-  Generator gen(seed);
-  ModelSpec spec;
-  spec.name = "vgg16_bn";
-  CompressedNetwork cn = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
-  randomize_batch_norms(*cn.net, gen);
-  std::string last_conv;
-  for (auto& [name, m] : cn.net->named_modules())
-    if (dynamic_cast<LatentConv2d*>(m)) last_conv = name;
-  for (auto& [name, m] : cn.net->named_modules()) {
-    auto* lc = dynamic_cast<LatentConv2d*>(m);
-    auto* ll = dynamic_cast<LatentLinear*>(m);
-    if (ll && name == "classifier.0") ll->latent().data().select(1, 9).zero_();
-    if (!lc) continue;
-    const Tensor l = lc->latent().data();  // (O, I, 3, 3)
-    zero_random_slices(l, fraction, gen);
-    if (name == "features.0") l.select(0, 5).zero_();
-    if (name == "features.3") l.select(0, 2).zero_();
+  return pruned_network("vgg16_bn", fraction, seed, [](const std::string& name, const Tensor& l) {
+    if (name == "classifier.0") zero_in(l, 9);
+    if (name == "features.0") zero_out(l, 5);
+    if (name == "features.3") zero_out(l, 2);
     if (name == "features.10") l.zero_();
-    if (name == "features.17") l.select(1, 4).zero_();
-    if (name == last_conv) l.select(0, 6).zero_();
-  }
-  cn.net->eval();
-  return cn;
+    if (name == "features.17") zero_in(l, 4);
+    if (name == "features.40") zero_out(l, 6);  // the last convolution
+  });
 }
 
 }  // namespace
@@ -269,6 +271,7 @@ TEST_CASE("the sparse plan of a pruned VGG-16-BN equals the network in eval mode
       // Also the whole batch at once, each layer spread over threads.
       SparsePlan plan = checked_plan(cn.net, mode, x, ref, 0);
       CHECK(plan.convs().size() == 13);
+      CHECK(plan.convs().back().name == "features.40");  // pruned_vgg's last convolution
       if (mode == SparseMode::Dense) continue;
       int64_t constant_inputs = 0;
       for (const PlanConv& c : plan.convs()) {
@@ -302,6 +305,63 @@ TEST_CASE("the sparse plan of a float VGG-11 without batch norm folds the convol
   CHECK_THROWS_WITH(plan.run(ones({1, 3, 64, 64})), Catch::Contains("expected 1x1"));
 }
 
+namespace {
+
+// ImageNet ResNets with pruned slices and channels. ResNet-18:
+// - the stem's output 2 zero: a residual constant through the max pool;
+// - layer1.0.conv1 output 3 zero: a constant input of conv2 (a bias map);
+// - layer2.0.downsample.0 output 4 zero: the projection's constant joins the sum;
+// - layer3.1.conv2 input 5 zero: conv1's channel 5 is never read;
+// - layer4.1.conv1 entirely zero: a block whose branch is constant.
+// ResNet-50 (bottlenecks):
+// - layer1.0.conv1 output 7 and layer1.0.conv2 output 1 zero: constants into the 3x3 conv2 and
+//   the 1x1 conv3;
+// - layer2.0.conv3 input 3 zero: conv2's channel 3 (stride 2) is never read;
+// - layer3.0.conv2 entirely zero: conv3 reads constants only.
+CompressedNetwork pruned_imagenet_resnet(const std::string& name, double fraction) {
+  return pruned_network(name, fraction, 6, [](const std::string& layer, const Tensor& l) {
+    if (layer == "conv1") zero_out(l, 2);
+    if (layer == "layer1.0.conv1") zero_out(l, 3);
+    if (layer == "layer2.0.downsample.0") zero_out(l, 4);
+    if (layer == "layer3.1.conv2") zero_in(l, 5);
+    if (layer == "layer4.1.conv1") l.zero_();
+    if (layer == "layer1.0.conv1") zero_out(l, 7);
+    if (layer == "layer1.0.conv2") zero_out(l, 1);
+    if (layer == "layer2.0.conv3") zero_in(l, 3);
+    if (layer == "layer3.0.conv2") l.zero_();
+  });
+}
+
+}  // namespace
+
+TEST_CASE("the sparse plans of pruned ImageNet ResNet-18 and -50 equal the networks", "[sparse]") {
+  // ResNet-50 (23 M latents) once: building its plans is most of this test's time.
+  for (const auto& [name, convs, fraction] :
+       {std::tuple<std::string, size_t, double>{"resnet18", 20, 0.0},
+        {"resnet18", 20, 0.6},
+        {"resnet50", 53, 0.6}}) {
+    CAPTURE(name, fraction);
+    CompressedNetwork cn = pruned_imagenet_resnet(name, fraction);
+    Generator gen(9);
+    const Tensor x = normal({3, 3, 32, 32}, 0, 1, &gen);
+    const Tensor ref = module_logits(*cn.net, x);
+    for (const SparseMode mode : {SparseMode::Dense, SparseMode::Sparse}) {
+      CAPTURE(static_cast<int>(mode));
+      SparsePlan plan = checked_plan(cn.net, mode, x, ref, 2);
+      CHECK(plan.convs().size() == convs);
+      if (mode == SparseMode::Dense) continue;
+      int64_t constant_inputs = 0;
+      for (const PlanConv& c : plan.convs()) {
+        if (c.const_values.defined()) constant_inputs += c.const_values.size(0);
+        if (name == "resnet18" && c.name == "layer4.1.conv1") CHECK(c.kept_out.empty());
+        if (name == "resnet50" && c.name == "layer3.0.conv3") CHECK(c.kept_in.empty());
+        if (c.name == "conv1") CHECK(c.kept_out.size() == 64);  // the residual stream
+      }
+      CHECK(constant_inputs >= 1);
+    }
+  }
+}
+
 TEST_CASE("the sparse plan falls back or rejects what it does not handle", "[sparse]") {
   Generator gen(1);
   ModelSpec spec;
@@ -310,7 +370,7 @@ TEST_CASE("the sparse plan falls back or rejects what it does not handle", "[spa
   ModulePtr net = build_float_model(spec, &gen);
   std::string why;
   CHECK_FALSE(SparsePlan::supports(*net, &why));
-  CHECK_THAT(why, Catch::Contains("ResNetCifar and VGG"));
+  CHECK_THAT(why, Catch::Contains("ResNetCifar, ResNet and VGG"));
   SparsePlan plan = SparsePlan::build(net);
   CHECK(plan.is_fallback());
   CHECK_THAT(plan.note(), Catch::Contains("dense fallback"));
