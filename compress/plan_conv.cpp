@@ -103,8 +103,14 @@ std::vector<int64_t> iota_vec(int64_t n) {
   return v;
 }
 
+bool input_read(const Folded& f, int64_t ic) {
+  for (int64_t oc = 0; oc < f.o; ++oc)
+    if (!f.slice_zero(oc, ic)) return true;
+  return false;
+}
+
 ChannelSplit split_channels(const Folded& f, const std::function<bool(int64_t)>& read,
-                            bool structured) {
+                            bool structured, float relu_max) {
   ChannelSplit s;
   for (int64_t h = 0; h < f.o; ++h) {
     if (!structured) {
@@ -114,9 +120,9 @@ ChannelSplit split_channels(const Folded& f, const std::function<bool(int64_t)>&
     if (!read(h)) continue;
     if (!filter_zero(f, h)) {
       s.kept.push_back(h);
-    } else if (std::max(f.b[h], 0.0f) != 0.0f) {
+    } else if (const float v = std::min(std::max(f.b[h], 0.0f), relu_max); v != 0.0f) {
       s.constant.push_back(h);
-      s.const_values.push_back(std::max(f.b[h], 0.0f));
+      s.const_values.push_back(v);
     }
   }
   return s;
@@ -130,6 +136,34 @@ Tensor gather_weight(const Folded& f, const std::vector<int64_t>& outs,
     for (const int64_t ic : ins) w.insert(w.end(), f.slice(oc, ic), f.slice(oc, ic) + f.kk);
   return from_vector(w,
                      {static_cast<int64_t>(outs.size()), static_cast<int64_t>(ins.size()), k, k});
+}
+
+void add_constant_inputs(PlanConv& c, const Folded& f, const ChannelSplit& in) {
+  if (in.constant.empty()) return;
+  c.const_values = from_vector(in.const_values, {static_cast<int64_t>(in.constant.size())});
+  c.const_weight = gather_weight(f, c.kept_out, in.constant, c.weight.size(2));
+}
+
+PlanConv make_depthwise(const Folded& f, std::vector<int64_t> kept, bool relu) {
+  LNX_CHECK(f.i == 1 && f.p.groups == f.o, "SparsePlan: '", f.name, "' is not depthwise (", f.o,
+            " outputs in ", f.p.groups, " groups of ", f.i, " inputs)");
+  const int64_t k = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(f.kk))));
+  PlanConv c;
+  c.name = f.name;
+  c.params = f.p;
+  c.params.groups = static_cast<int64_t>(kept.size());
+  c.out_channels = c.in_channels = f.o;
+  c.weight = gather_weight(f, kept, {0}, k);
+  std::vector<float> b;
+  for (const int64_t h : kept) {
+    b.push_back(f.b[h]);
+    c.nonzero_slices += f.slice_zero(h, 0) ? 0 : 1;
+  }
+  c.bias = from_vector(b, {static_cast<int64_t>(kept.size())});
+  c.kept_in = kept;
+  c.kept_out = std::move(kept);
+  c.relu = relu;
+  return c;
 }
 
 PlanConv make_conv(const Folded& f, std::vector<int64_t> outs, std::vector<int64_t> ins, bool relu,
@@ -187,10 +221,13 @@ Tensor PlanConv::forward(const Tensor& x, const Tensor& residual) {
     if (map.defined()) add = ops::add(add, map.reshape({1, o, oh, ow}));
     y = ops::add(y, add);
     if (residual.defined()) y = ops::add(y, residual);
-    return relu ? ops::clamp(y, 0.0, INFINITY) : y;
+    return relu ? ops::clamp(y, 0.0, relu_max) : y;
   }
   const Tensor map = bias_map(x.size(2), x.size(3));
-  if (sparse_kernel) return sparse_conv2d(x, packed, bias, map, params, relu, residual);
+  if (sparse_kernel) {
+    const Tensor y = sparse_conv2d(x, packed, bias, map, params, relu, residual);
+    return relu && std::isfinite(relu_max) ? ops::clamp(y, 0.0, relu_max) : y;
+  }
   Tensor y = ops::conv2d(x, weight, bias, params);
   if (map.defined() || relu || residual.defined()) {
     float* yp = y.data<float>();
@@ -202,7 +239,7 @@ Tensor PlanConv::forward(const Tensor& x, const Tensor& residual) {
     for (int64_t i = 0; i < n; ++i)
       for (int64_t k = 0; k < per; ++k) {
         const float v = yp[i * per + k] + (mp ? mp[k] : 0.0f) + (rp ? rp[i * per + k] : 0.0f);
-        yp[i * per + k] = relu ? std::max(v, 0.0f) : v;
+        yp[i * per + k] = relu ? std::min(std::max(v, 0.0f), relu_max) : v;
       }
   }
   return y;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -43,6 +44,7 @@ struct PlanConv {
   Tensor weight;                              // (kept out, kept in, KH, KW), folded
   Tensor bias;                                // (kept out)
   bool relu = false;
+  float relu_max = INFINITY;  // relu6: 6
   bool sparse_kernel = false;
   SparseConvWeights packed;
   int64_t nonzero_slices = 0;  // of weight
@@ -87,11 +89,14 @@ Folded fold(const Module& conv, const std::string& name, const Module* bn,
             const std::string& bn_name);
 // Whether output channel oc's whole filter is zero.
 bool filter_zero(const Folded& f, int64_t oc);
+// Whether any output channel of f has a non-zero slice on input channel ic.
+bool input_read(const Folded& f, int64_t ic);
 std::vector<int64_t> iota_vec(int64_t n);  // 0, 1, ..., n - 1
 
 // How the consumers of a relu'd convolution's output channels see them: `kept` channels are
-// computed; `constant` ones have a zero filter, so they are relu(bias) everywhere, and are added
-// by the consumers instead (values in const_values); the rest are never read or constant zeros.
+// computed; `constant` ones have a zero filter, so they are min(relu(bias), relu_max) everywhere,
+// and are added by the consumers instead (values in const_values); the rest are never read or
+// constant zeros.
 // read(h): whether any consumer has a non-zero weight on channel h. Unstructured (the Dense
 // baseline): every channel kept.
 struct ChannelSplit {
@@ -99,7 +104,7 @@ struct ChannelSplit {
   std::vector<float> const_values;
 };
 ChannelSplit split_channels(const Folded& f, const std::function<bool(int64_t)>& read,
-                            bool structured);
+                            bool structured, float relu_max = INFINITY);
 
 // Weight rows `outs` and columns `ins` of f, as a (outs, ins, k, k) tensor.
 Tensor gather_weight(const Folded& f, const std::vector<int64_t>& outs,
@@ -108,5 +113,11 @@ Tensor gather_weight(const Folded& f, const std::vector<int64_t>& outs,
 // kernel when opt allows it and its kept slices are sparse enough.
 PlanConv make_conv(const Folded& f, std::vector<int64_t> outs, std::vector<int64_t> ins, bool relu,
                    const SparsePlanOptions& opt);
+// Makes c (computing f's outputs c.kept_out) add its producer's constant channels `in.constant`
+// (values in.const_values) as bias maps.
+void add_constant_inputs(PlanConv& c, const Folded& f, const ChannelSplit& in);
+// A depthwise convolution (groups = channels) of f restricted to channels `kept`: it reads and
+// writes those channels only. Always on the dense kernel.
+PlanConv make_depthwise(const Folded& f, std::vector<int64_t> kept, bool relu);
 
 }  // namespace lnx

@@ -50,6 +50,21 @@ bool resnet_layout(const Module& net, std::string* why) {
   return true;
 }
 
+// features: a conv-bn-relu6 stem, inverted residuals, a conv-bn-relu6 1x1 convolution;
+// classifier: dropout and one linear layer. build_mobilenet checks the insides.
+bool mobilenet_layout(const Module& net, std::string* why) {
+  const auto& features = net.child("features")->named_children();
+  for (size_t i = 0; i < features.size(); ++i) {
+    const std::string& type = features[i].second->type_name();
+    const bool end = i == 0 || i + 1 == features.size();
+    if (type != (end ? "Sequential" : "InvertedResidual")) {
+      if (why) *why = "features." + features[i].first + " is a " + type;
+      return false;
+    }
+  }
+  return features.size() >= 3;
+}
+
 // features: convolutions, batch norms, relus and max pools; classifier: linear layers, relus and
 // dropouts. build_vgg checks the order.
 bool vgg_layout(const Module& net, std::string* why) {
@@ -95,9 +110,10 @@ bool SparsePlan::supports(const Module& net, std::string* why) {
   if (net.type_name() == "ResNetCifar" || net.type_name() == "ResNet")
     return resnet_layout(net, why);
   if (net.type_name() == "VGG") return vgg_layout(net, why);
+  if (net.type_name() == "MobileNetV2") return mobilenet_layout(net, why);
   if (why)
-    *why =
-        "a " + net.type_name() + " network (the sparse plan handles ResNetCifar, ResNet and VGG)";
+    *why = "a " + net.type_name() +
+           " network (the sparse plan handles ResNetCifar, ResNet, VGG and MobileNetV2)";
   return false;
 }
 
@@ -112,6 +128,8 @@ SparsePlan SparsePlan::build(const ModulePtr& net, const SparsePlanOptions& opt)
   }
   if (net->type_name() == "VGG")
     plan.build_vgg(*net, opt);
+  else if (net->type_name() == "MobileNetV2")
+    plan.build_mobilenet(*net, opt);
   else
     plan.build_resnet(*net, opt);
   plan.chunk_ = opt.chunk;
@@ -153,34 +171,23 @@ void SparsePlan::build_resnet(const Module& net, const SparsePlanOptions& opt) {
       Block b;
       // Each branch convolution computes the channels the next one reads; the last one's
       // outputs join the residual stream and are all kept (relu after the addition).
-      std::vector<int64_t> in_kept = iota_vec(branch.front().i);
       ChannelSplit in_split;
+      in_split.kept = iota_vec(branch.front().i);
       for (size_t k = 0; k < branch.size(); ++k) {
         const Folded& f = branch[k];
         ChannelSplit split;
         if (k + 1 < branch.size()) {
           const Folded& next = branch[k + 1];
           split = split_channels(
-              f,
-              [&next](int64_t h) {
-                for (int64_t oc = 0; oc < next.o; ++oc)
-                  if (!next.slice_zero(oc, h)) return true;
-                return false;
-              },
-              structured);
+              f, [&next](int64_t h) { return input_read(next, h); }, structured);
         } else {
           split.kept = iota_vec(f.o);
         }
-        PlanConv c = make_conv(f, split.kept, in_kept, true, opt);
-        if (!in_split.constant.empty()) {
-          c.const_values =
-              from_vector(in_split.const_values, {static_cast<int64_t>(in_split.constant.size())});
-          c.const_weight = gather_weight(f, split.kept, in_split.constant, c.weight.size(2));
-        }
+        PlanConv c = make_conv(f, split.kept, in_split.kept, true, opt);
+        add_constant_inputs(c, f, in_split);
         b.branch.push_back(convs_.size());
         convs_.push_back(std::move(c));
         pools_.emplace_back();
-        in_kept = std::move(split.kept);
         in_split = std::move(split);
       }
       const int64_t in = branch.front().i, out = branch.back().o;
@@ -204,6 +211,89 @@ void SparsePlan::build_resnet(const Module& net, const SparsePlanOptions& opt) {
   }
   const Module& fc = *net.child("fc");
   head_.push_back({linear_weight(fc, "fc"), bias_param(fc), false});
+}
+
+void SparsePlan::build_mobilenet(const Module& net, const SparsePlanOptions& opt) {
+  topology_ = Topology::ResNet;
+  const bool structured = opt.mode != SparseMode::Dense;
+  // A Sequential of a convolution and its batch norm (and a relu6, when `relu6`).
+  auto conv_bn = [](const Module& seq, const std::string& name, bool relu6) {
+    const auto& parts = seq.named_children();
+    LNX_CHECK(parts.size() == (relu6 ? 3u : 2u) && (!relu6 || is<ReLU6>(*parts[2].second)),
+              "SparsePlan: ", name, " is not a convolution, batch norm", relu6 ? " and relu6" : "");
+    return fold(*parts[0].second, name + ".0", parts[1].second.get(), name + ".1");
+  };
+  const auto& features = net.child("features")->named_children();
+  const Folded stem = conv_bn(*features.front().second, "features.0", true);
+  convs_.push_back(make_conv(stem, iota_vec(stem.o), iota_vec(stem.i), true, opt));
+  convs_.back().relu_max = 6;
+  pools_.emplace_back();
+
+  for (size_t i = 1; i + 1 < features.size(); ++i) {
+    // conv: [expansion (1x1, bn, relu6)], depthwise (3x3, bn, relu6), projection 1x1, bn.
+    const std::string prefix = "features." + features[i].first + ".conv.";
+    const auto& parts = features[i].second->child("conv")->named_children();
+    LNX_CHECK(parts.size() == 3 || parts.size() == 4, "SparsePlan: ", prefix, " has ", parts.size(),
+              " parts, expected 3 or 4");
+    const bool expand = parts.size() == 4;
+    const size_t d = expand ? 1 : 0;
+    std::optional<Folded> fe;
+    if (expand) fe = conv_bn(*parts[0].second, prefix + parts[0].first, true);
+    const Folded fd = conv_bn(*parts[d].second, prefix + parts[d].first, true);
+    const Folded fp = fold(*parts[d + 1].second, prefix + parts[d + 1].first,
+                           parts[d + 2].second.get(), prefix + parts[d + 2].first);
+    const int64_t in = expand ? fe->i : fd.o;
+    LNX_CHECK((!expand || fe->o == fd.o) && fp.i == fd.o, "SparsePlan: ", prefix,
+              " hidden widths disagree");
+    // The hidden channels: computed, constant (zero depthwise filter) or dropped. Without an
+    // expansion the depthwise convolution reads the stream itself, which is never narrowed.
+    ChannelSplit hidden;
+    for (int64_t h = 0; h < fd.o; ++h) {
+      if (!structured || !expand) {
+        hidden.kept.push_back(h);
+      } else if (input_read(fp, h)) {
+        if (!fd.slice_zero(h, 0)) {
+          hidden.kept.push_back(h);
+        } else if (const float v = std::clamp(fd.b[h], 0.0f, 6.0f); v != 0.0f) {
+          hidden.constant.push_back(h);
+          hidden.const_values.push_back(v);
+        }
+      }
+    }
+    Block b;
+    b.shortcut = fd.p.stride_h == 1 && in == fp.o;
+    if (expand) {
+      b.branch.push_back(convs_.size());
+      convs_.push_back(make_conv(*fe, hidden.kept, iota_vec(fe->i), true, opt));
+      convs_.back().relu_max = 6;
+      pools_.emplace_back();
+    }
+    b.branch.push_back(convs_.size());
+    convs_.push_back(make_depthwise(fd, hidden.kept, true));
+    convs_.back().relu_max = 6;
+    pools_.emplace_back();
+    b.branch.push_back(convs_.size());
+    PlanConv project = make_conv(fp, iota_vec(fp.o), hidden.kept, false, opt);
+    add_constant_inputs(project, fp, hidden);
+    convs_.push_back(std::move(project));
+    pools_.emplace_back();
+    blocks_.push_back(std::move(b));
+  }
+
+  // The last 1x1 convolution, global average pooling and the classifier.
+  for (const auto& [name, m] : net.child("classifier")->named_children())
+    if (is_linear(*m)) head_.push_back({linear_weight(*m, "classifier." + name), bias_param(*m)});
+  LNX_CHECK(head_.size() == 1, "SparsePlan: the MobileNetV2 classifier has ", head_.size(),
+            " linear layers, expected 1");
+  const Folded last = conv_bn(*features.back().second, "features." + features.back().first, true);
+  LNX_CHECK(head_.front().weight.size(1) == last.o, "SparsePlan: the classifier reads ",
+            head_.front().weight.size(1), " features, the last convolution makes ", last.o);
+  const ChannelSplit split = split_channels(last, head_reads(), structured, 6.0f);
+  tail_.push_back(convs_.size());
+  convs_.push_back(make_conv(last, split.kept, iota_vec(last.i), true, opt));
+  convs_.back().relu_max = 6;
+  pools_.emplace_back();
+  fold_into_head(split);
 }
 
 void SparsePlan::build_vgg(const Module& net, const SparsePlanOptions& opt) {
@@ -256,54 +346,52 @@ void SparsePlan::build_vgg(const Module& net, const SparsePlanOptions& opt) {
   LNX_CHECK(w1.dim() == 2 && w1.size(1) == layers.back().o, "SparsePlan: the classifier reads ",
             w1.size(1), " features, the last convolution makes ", layers.back().o,
             " channels; expected 1x1 feature maps");
-  const std::vector<float> w1v = w1.to_vector<float>();
 
   // Each convolution's output channels as the next layer reads them.
   const bool structured = opt.mode != SparseMode::Dense;
-  std::vector<int64_t> in_kept = iota_vec(layers.front().i);
   ChannelSplit in_split;  // the previous layer's: its constants are this layer's constant inputs
+  in_split.kept = iota_vec(layers.front().i);
   for (size_t l = 0; l < layers.size(); ++l) {
     const Folded& f = layers[l];
-    std::function<bool(int64_t)> read;
-    if (l + 1 < layers.size()) {
-      const Folded& next = layers[l + 1];
-      read = [&next](int64_t h) {
-        for (int64_t oc = 0; oc < next.o; ++oc)
-          if (!next.slice_zero(oc, h)) return true;
-        return false;
-      };
-    } else {
-      const int64_t outs = w1.size(0), c = w1.size(1);
-      read = [&w1v, outs, c](int64_t h) {
-        for (int64_t o = 0; o < outs; ++o)
-          if (w1v[static_cast<size_t>(o * c + h)] != 0.0f) return true;
-        return false;
-      };
-    }
-    ChannelSplit split = split_channels(f, read, structured);
-    PlanConv c = make_conv(f, split.kept, in_kept, true, opt);
-    if (!in_split.constant.empty()) {
-      c.const_values =
-          from_vector(in_split.const_values, {static_cast<int64_t>(in_split.constant.size())});
-      c.const_weight = gather_weight(f, split.kept, in_split.constant, c.weight.size(2));
-    }
+    ChannelSplit split =
+        l + 1 < layers.size()
+            ? split_channels(
+                  f, [&next = layers[l + 1]](int64_t h) { return input_read(next, h); }, structured)
+            : split_channels(f, head_reads(), structured);
+    PlanConv c = make_conv(f, split.kept, in_split.kept, true, opt);
+    add_constant_inputs(c, f, in_split);
     convs_.push_back(std::move(c));
-    in_kept = split.kept;
     in_split = std::move(split);
   }
 
-  // The first classifier layer reads the kept channels; the constant ones become bias.
-  const int64_t outs = w1.size(0), c = w1.size(1);
+  fold_into_head(in_split);
+}
+
+std::function<bool(int64_t)> SparsePlan::head_reads() const {
+  const Tensor& w = head_.front().weight;  // (out, C)
+  return [w = w.to_vector<float>(), outs = w.size(0), c = w.size(1)](int64_t h) {
+    for (int64_t o = 0; o < outs; ++o)
+      if (w[static_cast<size_t>(o * c + h)] != 0.0f) return true;
+    return false;
+  };
+}
+
+void SparsePlan::fold_into_head(const ChannelSplit& split) {
+  // The first head layer reads the kept channels; the constant ones (constant maps, so constant
+  // after pooling or flattening a 1x1 map) become bias.
+  Dense& d = head_.front();
+  const std::vector<float> w1 = d.weight.to_vector<float>();
+  const int64_t outs = d.weight.size(0), c = d.weight.size(1);
   std::vector<float> w, b(static_cast<size_t>(outs), 0.0f);
-  if (head_.front().bias.defined()) b = head_.front().bias.to_vector<float>();
+  if (d.bias.defined()) b = d.bias.to_vector<float>();
   for (int64_t o = 0; o < outs; ++o) {
-    for (const int64_t h : in_kept) w.push_back(w1v[static_cast<size_t>(o * c + h)]);
-    for (size_t k = 0; k < in_split.constant.size(); ++k)
+    for (const int64_t h : split.kept) w.push_back(w1[static_cast<size_t>(o * c + h)]);
+    for (size_t k = 0; k < split.constant.size(); ++k)
       b[static_cast<size_t>(o)] +=
-          w1v[static_cast<size_t>(o * c + in_split.constant[k])] * in_split.const_values[k];
+          w1[static_cast<size_t>(o * c + split.constant[k])] * split.const_values[k];
   }
-  head_.front().weight = from_vector(w, {outs, static_cast<int64_t>(in_kept.size())});
-  head_.front().bias = from_vector(b, {outs});
+  d.weight = from_vector(w, {outs, static_cast<int64_t>(split.kept.size())});
+  d.bias = from_vector(b, {outs});
 }
 
 Tensor SparsePlan::Dense::forward(const Tensor& x) const {
@@ -359,12 +447,15 @@ Tensor SparsePlan::run_chunk(const Tensor& x) {
       for (size_t k = 0; k + 1 < b.branch.size(); ++k) h = convs_[b.branch[k]].forward(h);
       const PlanConv& last = convs_[b.branch.back()];
       Tensor shortcut = cur;
-      if (b.projection)
+      if (!b.shortcut)
+        shortcut = Tensor();
+      else if (b.projection)
         shortcut = convs_[*b.projection].forward(cur);
       else if (b.stride != 1 || b.pad_channels != 0)
         shortcut = option_a_shortcut(cur, b.stride, b.pad_channels, last.out_channels);
       cur = convs_[b.branch.back()].forward(h, shortcut);  // relu(branch + shortcut)
     }
+    for (const size_t i : tail_) cur = convs_[i].forward(cur);
     cur = ops::mean(cur, {2, 3});  // (N, C)
   } else {
     cur = x;
@@ -385,7 +476,9 @@ std::string SparsePlan::summary() const {
   std::ostringstream os;
   os << note_ << "\n";
   for (const PlanConv& c : convs_) {
-    const double slots = static_cast<double>(c.kept_out.size() * c.kept_in.size());
+    // A depthwise convolution has one slice per channel.
+    const double slots = static_cast<double>(
+        c.params.groups > 1 ? c.kept_out.size() : c.kept_out.size() * c.kept_in.size());
     os << "  " << c.name << ": out " << c.kept_out.size() << "/" << c.out_channels << ", in "
        << c.kept_in.size() << "/" << c.in_channels << ", slice density "
        << (slots > 0 ? c.nonzero_slices / slots : 0.0)

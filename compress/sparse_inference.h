@@ -17,13 +17,19 @@
 // one's constant inputs, kept exactly as bias maps (max pooling keeps a constant image constant),
 // and the last convolution's constants fold into the first classifier layer's bias.
 //
-// Supported: the CIFAR ResNets (resnet20, 32, 44, 56, ...), the ImageNet ResNets (18, 34, 50)
-// and VGG-11/13/16/19 (with or without batch norm), float or LilNetX form. Any other network
-// (MobileNet-V2, small_cnn) gets a plan that runs the module itself (dense, eval mode); note()
-// says so.
+// MobileNet-V2's inverted residuals: a hidden channel the projection never reads is computed by
+// neither the expansion nor the depthwise convolution; one whose depthwise filter is zero is the
+// constant relu6 of its shift, a constant input of the projection. (A zero expansion filter alone
+// leaves the channel computed: the depthwise convolution of a constant is not constant at the
+// borders.) The last 1x1 convolution's constants fold into the classifier's bias.
+//
+// Supported: the CIFAR ResNets (resnet20, 32, 44, 56, ...), the ImageNet ResNets (18, 34, 50),
+// VGG-11/13/16/19 (with or without batch norm) and MobileNet-V2, float or LilNetX form. Any other
+// network (small_cnn) gets a plan that runs the module itself (dense, eval mode); note() says so.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,9 +60,12 @@ class SparsePlan {
 
  private:
   enum class Topology { ResNet, Chain };
-  // A residual block: relu(branch(x) + shortcut(x)).
+  // A block over the stream: branch(x) + shortcut(x), through the last convolution's relu if it
+  // has one (ResNets; MobileNet-V2's inverted residuals have none, and no shortcut when they
+  // change the shape).
   struct Block {
-    std::vector<size_t> branch;            // convs_ indices; the last one adds the shortcut
+    std::vector<size_t> branch;  // convs_ indices; the last one adds the shortcut
+    bool shortcut = true;
     std::optional<size_t> projection;      // convs_ index of the downsample convolution, if any
     int64_t stride = 1, pad_channels = 0;  // otherwise option A: subsample and zero-pad
   };
@@ -68,15 +77,21 @@ class SparsePlan {
     Tensor forward(const Tensor& x) const;
   };
   void build_resnet(const Module& net, const SparsePlanOptions& opt);
+  void build_mobilenet(const Module& net, const SparsePlanOptions& opt);
   void build_vgg(const Module& net, const SparsePlanOptions& opt);
+  // Whether the first head layer reads input feature h; folding a ChannelSplit of the last
+  // convolution into it (kept columns stay, constant ones become bias).
+  std::function<bool(int64_t)> head_reads() const;
+  void fold_into_head(const ChannelSplit& split);
   Tensor run_chunk(const Tensor& x);
 
-  // ResNet: the stem (with its max pool in pools_[0], if any), then each block's branch and
-  // projection, as blocks_ lists them. Chain (VGG): the convolutions in order, each followed by
-  // pools_[i] when set.
+  // ResNet (and MobileNet-V2): the stem (with its max pool in pools_[0], if any), then each
+  // block's branch and projection, as blocks_ lists them, then the tail_ convolutions. Chain
+  // (VGG): the convolutions in order, each followed by pools_[i] when set.
   Topology topology_ = Topology::ResNet;
   std::vector<PlanConv> convs_;
   std::vector<Block> blocks_;
+  std::vector<size_t> tail_;
   std::vector<std::optional<Pool2dParams>> pools_;
   // Read from the global average of the last feature map (ResNet) or from the flattened 1x1 map
   // (VGG, whose features end at 1x1).

@@ -362,6 +362,52 @@ TEST_CASE("the sparse plans of pruned ImageNet ResNet-18 and -50 equal the netwo
   }
 }
 
+namespace {
+
+// MobileNet-V2 (CIFAR stem) with pruned slices and channels:
+// - features.2.conv.1.0 (depthwise) filter 5 zero: a constant input of the projection;
+// - features.3.conv.2 (projection) input 7 zero: hidden channel 7 is computed by neither the
+//   expansion nor the depthwise convolution;
+// - features.4.conv.0.0 (expansion) filter 3 zero: computed anyway (not constant after the
+//   depthwise convolution's padding);
+// - features.18.0 (the last 1x1) filter 11 zero: a constant folded into the classifier's bias;
+// - classifier.1 input 13 zero: the last convolution's channel 13 is never read.
+CompressedNetwork pruned_mobilenet(double fraction) {
+  return pruned_network("mobilenetv2", fraction, 12, [](const std::string& layer, const Tensor& l) {
+    if (layer == "features.2.conv.1.0") zero_out(l, 5);
+    if (layer == "features.3.conv.2") zero_in(l, 7);
+    if (layer == "features.4.conv.0.0") zero_out(l, 3);
+    if (layer == "features.18.0") zero_out(l, 11);
+    if (layer == "classifier.1") zero_in(l, 13);
+  });
+}
+
+}  // namespace
+
+TEST_CASE("the sparse plan of a pruned MobileNet-V2 equals the network in eval mode", "[sparse]") {
+  for (const double fraction : {0.0, 0.5}) {
+    CAPTURE(fraction);
+    CompressedNetwork cn = pruned_mobilenet(fraction);
+    Generator gen(10);
+    const Tensor x = normal({3, 3, 32, 32}, 0, 1, &gen);
+    const Tensor ref = module_logits(*cn.net, x);
+    for (const SparseMode mode : {SparseMode::Dense, SparseMode::Structured, SparseMode::Sparse}) {
+      CAPTURE(static_cast<int>(mode));
+      SparsePlan plan = checked_plan(cn.net, mode, x, ref, 2);
+      // Stem, 16 blocks of three convolutions and one of two, the last 1x1.
+      CHECK(plan.convs().size() == 1 + 16 * 3 + 2 + 1);
+      if (mode == SparseMode::Dense) continue;
+      for (const PlanConv& c : plan.convs()) {
+        if (c.name == "features.2.conv.2") CHECK(c.const_values.defined());
+        if (c.name == "features.3.conv.0.0") CHECK(c.kept_out.size() < 144);
+        if (c.name == "features.3.conv.1.0") CHECK(c.kept_out.size() < 144);
+        if (c.name == "features.18.0") CHECK(c.kept_out.size() <= 1278);
+      }
+      CHECK_THAT(plan.summary(), Catch::Contains("features.3.conv.1.0: out"));
+    }
+  }
+}
+
 TEST_CASE("the sparse plan falls back or rejects what it does not handle", "[sparse]") {
   Generator gen(1);
   ModelSpec spec;
@@ -370,7 +416,7 @@ TEST_CASE("the sparse plan falls back or rejects what it does not handle", "[spa
   ModulePtr net = build_float_model(spec, &gen);
   std::string why;
   CHECK_FALSE(SparsePlan::supports(*net, &why));
-  CHECK_THAT(why, Catch::Contains("ResNetCifar, ResNet and VGG"));
+  CHECK_THAT(why, Catch::Contains("ResNetCifar, ResNet, VGG and MobileNetV2"));
   SparsePlan plan = SparsePlan::build(net);
   CHECK(plan.is_fallback());
   CHECK_THAT(plan.note(), Catch::Contains("dense fallback"));
