@@ -53,6 +53,14 @@ void bn_affine(const Module& m, const std::string& name, std::vector<float>& sca
 
 }  // namespace
 
+bool is_conv(const Module& m) {
+  return dynamic_cast<const LatentConv2d*>(&m) || dynamic_cast<const Conv2d*>(&m);
+}
+
+bool is_linear(const Module& m) {
+  return dynamic_cast<const LatentLinear*>(&m) || dynamic_cast<const Linear*>(&m);
+}
+
 Tensor bias_param(const Module& m) {
   for (const auto& [name, v] : m.named_parameters(false))
     if (name == "bias") return v.data().contiguous();

@@ -63,6 +63,14 @@ struct PlanConv {
 
 // ---- building blocks of SparsePlan::build ----
 
+// Float or latent layers alike.
+bool is_conv(const Module& m);
+bool is_linear(const Module& m);
+template <typename M>
+bool is(const Module& m) {
+  return dynamic_cast<const M*>(&m) != nullptr;
+}
+
 // The bias of a convolution or linear layer, contiguous; undefined without one.
 Tensor bias_param(const Module& m);
 // The weight a linear layer computes with (decoded for a latent layer), (out, in).
