@@ -122,6 +122,10 @@ TEST_CASE("registration rejects bad names", "[module][errors]") {
                     Catch::Contains("must be float32"));
   CHECK_THROWS_WITH(m.parameter("nope"), Catch::Contains("no parameter named 'nope'"));
   CHECK_THROWS_WITH(m.child("nope"), Catch::Contains("no child module named 'nope'"));
+  CHECK_FALSE(m.has_child("nope"));
+  m.register_module("act", std::make_shared<ReLU>());
+  CHECK(m.has_child("act"));
+  CHECK_FALSE(m.has_child("w"));  // a parameter, not a child
   CHECK_THROWS_WITH(m.forward(Variable(zeros({1}))),
                     Catch::Contains("Custom: this module has no forward"));
   // An undefined tensor reserves the name (Linear without bias) but registers nothing.
