@@ -222,6 +222,13 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       {{2, 16, 11, 13}, 12, 5, params(3, 2, 1, 2)},
       {{3, 8, 10, 7}, 16, 3, params(2, 2, 1, 1)},
       {{2, 8, 1, 5}, 8, 3, params(2, 1, 1, 1)},  // one row: a phase without pixels
+      // Output planes of at most 16 pixels: several images' columns side by side in one product
+      // (small_planes in core/cpu/conv.cpp), forward and stride-1 input gradient. 2x2 over 9
+      // images (36 columns, one chunk), 4x4 over 7 (chunks of 4 and 3), two groups, stride 2.
+      {{9, 32, 2, 2}, 40, 3, params(1, 1, 1, 1)},
+      {{7, 128, 4, 4}, 128, 3, params(1, 1, 1, 1)},
+      {{6, 64, 2, 2}, 32, 3, params(1, 1, 1, 2)},
+      {{4, 128, 7, 7}, 64, 3, params(2, 1, 1, 1)},
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);

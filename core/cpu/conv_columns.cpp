@@ -16,8 +16,9 @@ void valid_range(int64_t offset, int64_t stride, int64_t width, int64_t out, int
   hi = std::clamp(hi, lo, out);
 }
 
-// col (C*KH*KW, (r1-r0)*OW) from one image x (C, H, W): the columns of output rows [r0, r1).
-void im2col(const float* x, const Geom& g, int64_t r0, int64_t r1, float* col) {
+// col (C*KH*KW, (r1-r0)*OW) from one image x (C, H, W): the columns of output rows [r0, r1),
+// rows ld floats apart.
+void im2col(const float* x, const Geom& g, int64_t r0, int64_t r1, float* col, int64_t ld) {
   const int64_t np = (r1 - r0) * g.ow;
   const Conv2dParams& p = g.p;
   if (p.stride_h == 1 && p.stride_w == 1 && g.ow == g.w) {
@@ -30,7 +31,7 @@ void im2col(const float* x, const Geom& g, int64_t r0, int64_t r1, float* col) {
         const int64_t shift_h = i * p.dilation_h - p.pad_h;  // ih = r + shift_h
         const int64_t ra = std::clamp(-shift_h, r0, r1), rb = std::clamp(g.h - shift_h, ra, r1);
         for (int64_t j = 0; j < g.kw; ++j) {
-          float* dst = col + ((c * g.kh + i) * g.kw + j) * np;
+          float* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
           const int64_t off_w = j * p.dilation_w - p.pad_w;
           int64_t lo, hi;
           valid_range(off_w, 1, g.w, g.ow, lo, hi);
@@ -54,7 +55,7 @@ void im2col(const float* x, const Geom& g, int64_t r0, int64_t r1, float* col) {
     const float* plane = x + c * g.hw;
     for (int64_t i = 0; i < g.kh; ++i) {
       for (int64_t j = 0; j < g.kw; ++j) {
-        float* dst = col + ((c * g.kh + i) * g.kw + j) * np;
+        float* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
         const int64_t off_w = j * p.dilation_w - p.pad_w;
         int64_t lo, hi;
         valid_range(off_w, p.stride_w, g.w, g.ow, lo, hi);
@@ -96,9 +97,13 @@ const float* column_tile(const float* xn, const Geom& g, int64_t r0, int64_t r1,
   }
   const int64_t np = (r1 - r0) * g.ow;
   float* buf = scratch(static_cast<size_t>(g.groups * g.ck * np), 0);
-  im2col(xn, g, r0, r1, buf);
+  im2col(xn, g, r0, r1, buf, np);
   ld = np;
   return buf;
+}
+
+void image_columns(const float* xn, const Geom& g, float* col, int64_t ld) {
+  im2col(xn, g, 0, g.oh, col, ld);
 }
 
 void col2im(const float* col, const Geom& g, int64_t r0, int64_t r1, float* x) {

@@ -18,6 +18,10 @@ int64_t tile_rows(const Geom& g);
 // dimension the tile's pixel count).
 const float* column_tile(const float* xn, const Geom& g, int64_t r0, int64_t r1, int64_t& ld);
 
+// All of one image's columns, col (C*KH*KW, OH*OW) with rows ld floats apart: several images'
+// columns side by side in one matrix.
+void image_columns(const float* xn, const Geom& g, float* col, int64_t ld);
+
 // x (C, H, W) += scatter of col (C*KH*KW, (r1-r0)*OW); the adjoint of im2col.
 void col2im(const float* col, const Geom& g, int64_t r0, int64_t r1, float* x);
 
