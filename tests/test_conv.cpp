@@ -229,6 +229,16 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
       {{7, 128, 4, 4}, 128, 3, params(1, 1, 1, 1)},
       {{6, 64, 2, 2}, 32, 3, params(1, 1, 1, 2)},
       {{4, 128, 7, 7}, 64, 3, params(2, 1, 1, 1)},
+      // Depthwise (core/cpu/depthwise_conv.h): its input gradient at strides 1 and 2, its
+      // stride-1 weight gradient, and its forward on planes of at most 16 pixels; 5x5 kernels,
+      // no padding, threaded sizes; a channel multiplier of 2 stays on the general kernels.
+      {{5, 12, 4, 4}, 12, 3, params(1, 1, 1, 12)},
+      {{3, 8, 9, 7}, 8, 3, params(2, 1, 1, 8)},
+      {{2, 6, 7, 9}, 6, 5, params(1, 2, 1, 6)},
+      {{3, 4, 3, 3}, 4, 3, params(1, 0, 1, 4)},
+      {{2, 600, 12, 12}, 600, 3, params(1, 1, 1, 600)},
+      {{8, 512, 4, 4}, 512, 3, params(1, 1, 1, 512)},
+      {{2, 4, 6, 6}, 8, 3, params(1, 1, 1, 4)},
   };
   for (const Case& c : cases) {
     const Tensor x = normal(c.x, 0, 1, &gen);

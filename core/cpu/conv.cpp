@@ -9,9 +9,10 @@
 // straight from the zero-padded image, split into stride phases so every tap is a unit-stride
 // window at a constant offset (conv_layouts.h). The stride-1 input gradient is the forward kernel
 // run on grad_y with the flipped kernel; a strided one is the forward kernel run once per input
-// phase (strided_input_grad.h). The rest (dilated and strided, or under 8 channels per group)
-// compute a column gradient tile with the micro-kernel and scatter it with col2im
-// (conv_columns.h).
+// phase (strided_input_grad.h). Depthwise convolutions have loops of their own for the input
+// gradient, the stride-1 weight gradient and small stride-1 outputs (depthwise_conv.h). The rest
+// (dilated and strided, or under 8 channels per group) compute a column gradient tile with the
+// micro-kernel and scatter it with col2im (conv_columns.h).
 //
 // Without AVX-512 (portable builds) the kernels are im2col/col2im on row tiles plus Eigen GEMMs,
 // phrased column-major with the pixel axis as rows so no operand needs a transposed copy: a
@@ -30,6 +31,7 @@
 #include "core/cpu/conv_geometry.h"
 #include "core/cpu/conv_layouts.h"
 #include "core/cpu/cpu_backend.h"
+#include "core/cpu/depthwise_conv.h"
 #include "core/cpu/direct_gemm.h"
 #include "core/cpu/sparse_conv.h"
 #include "core/cpu/strided_input_grad.h"
@@ -54,6 +56,10 @@ using CCol = Eigen::Map<const ColMat, Eigen::Unaligned, Stride>;
 using CRow = Eigen::Map<const RowMat, 0, Stride>;
 using MCol = Eigen::Map<ColMat, 0, Stride>;
 using MRow = Eigen::Map<RowMat, 0, Stride>;
+
+bool unit_stride(const Conv2dParams& p) {
+  return p.stride_h == 1 && p.stride_w == 1;
+}
 
 #if defined(__AVX512F__)
 using cpu::direct_gemm;
@@ -199,6 +205,10 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
   const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
   const float* bp = b.defined() ? b.data<float>() : nullptr;  // (O)
   float* yp = y.data<float>();                                // (N, O, OH, OW)
+  if (cpu::is_depthwise(g) && unit_stride(p) && g.ohw <= 16) {
+    cpu::depthwise_forward(xp, wp, bp, g, yp);
+    return;
+  }
 #if defined(__AVX512F__)
   if (p.skip_zero_slices && conv2d_skipping_slices(x, w, b, p, y)) return;
   forward_direct(xp, g, wp, {1, g.ck}, bp, yp);
@@ -233,6 +243,10 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_y, const Tensor& w, co
   const float* gyp = grad_y.data<float>();  // (N, O, OH, OW)
   const float* wp = w.data<float>();        // (O, C/groups, KH, KW)
   float* gxp = grad_x.data<float>();        // (N, C, H, W)
+  if (cpu::is_depthwise(g)) {
+    cpu::depthwise_backward_input(gyp, wp, g, gxp);
+    return;
+  }
 #if defined(__AVX512F__)
   // With stride 1 the input gradient is itself a convolution: of grad_y with the kernel flipped
   // and its channel axes swapped, padded by dilation*(K-1) - pad. That runs on the forward
@@ -292,6 +306,10 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
   const float* gyp = grad_y.data<float>();  // (N, O, OH, OW)
   const float* xp = x.data<float>();        // (N, C, H, W)
   float* gwp = grad_w.data<float>();        // (O, C/groups, KH, KW)
+  if (cpu::is_depthwise(g) && unit_stride(p)) {
+    cpu::depthwise_backward_weight(gyp, xp, g, gwp);
+    return;
+  }
   const int64_t wsize = g.o * g.ck;
   const int64_t tile = tile_rows(g);
 
