@@ -32,6 +32,17 @@ struct Stack {
   int64_t wide(const Geom& g) const { return size(g) - (g.kh - 1) * wp - (g.kw - 1); }
 };
 
+// f(tap, offset, k0, len) for every chunk [k0, k0 + len) of the wide positions and, within it,
+// every tap (i, j): tap i * KW + j, read at offset i * WP + j from a wide position.
+template <typename F>
+void for_each_chunk_and_tap(const Geom& g, const Stack& s, F&& f) {
+  for (int64_t k0 = 0; k0 < s.wide(g); k0 += kChunk) {
+    const int64_t len = std::min(kChunk, s.wide(g) - k0);
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) f(i * g.kw + j, i * s.wp + j, k0, len);
+  }
+}
+
 // buf (N, HP, WP) = channel c of src (N, C, H, W), zero-padded.
 void pad_channel(const float* src, int64_t c, const Geom& g, const Stack& s, float* buf) {
   std::fill(buf, buf + s.size(g), 0.0f);
@@ -96,12 +107,9 @@ void depthwise_forward(const float* x, const float* w, const float* bias, const 
     const float* wc = w + c * kk;                              // (KH, KW)
     float* wide = scratch(static_cast<size_t>(s.size(g)), 2);  // (N, HP, WP): the outputs
     std::fill(wide, wide + s.wide(g), bias ? bias[c] : 0.0f);
-    for (int64_t k0 = 0; k0 < s.wide(g); k0 += kChunk) {
-      const int64_t len = std::min(kChunk, s.wide(g) - k0);
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j)
-          axpy(wc[i * g.kw + j], xs + k0 + i * s.wp + j, len, wide + k0);
-    }
+    for_each_chunk_and_tap(g, s, [&](int64_t tap, int64_t off, int64_t k0, int64_t len) {
+      axpy(wc[tap], xs + k0 + off, len, wide + k0);
+    });
     for (int64_t n = 0; n < g.n; ++n)
       for (int64_t r = 0; r < g.oh; ++r) {
         const float* src = wide + n * s.plane + r * s.wp;
@@ -123,12 +131,9 @@ void depthwise_backward_input(const float* grad_y, const float* w, const Geom& g
     if (unit) {
       float* gyw = scratch(static_cast<size_t>(s.size(g)), 2);  // grad_y at wide positions
       place_outputs(grad_y, c, g, s, gyw);
-      for (int64_t k0 = 0; k0 < s.wide(g); k0 += kChunk) {
-        const int64_t len = std::min(kChunk, s.wide(g) - k0);
-        for (int64_t i = 0; i < g.kh; ++i)
-          for (int64_t j = 0; j < g.kw; ++j)
-            axpy_scatter(wc[i * g.kw + j], gyw + k0, len, gxs + k0 + i * s.wp + j, 1);
-      }
+      for_each_chunk_and_tap(g, s, [&](int64_t tap, int64_t off, int64_t k0, int64_t len) {
+        axpy_scatter(wc[tap], gyw + k0, len, gxs + k0 + off, 1);
+      });
     } else {
       for (int64_t n = 0; n < g.n; ++n)
         for (int64_t r = 0; r < g.oh; ++r) {
@@ -160,12 +165,9 @@ void depthwise_backward_weight(const float* grad_y, const float* x, const Geom& 
     place_outputs(grad_y, c, g, s, gyw);
     float* gw = grad_w + c * kk;  // (KH, KW)
     std::fill(gw, gw + kk, 0.0f);
-    for (int64_t k0 = 0; k0 < s.wide(g); k0 += kChunk) {
-      const int64_t len = std::min(kChunk, s.wide(g) - k0);
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j)
-          gw[i * g.kw + j] += dot(gyw + k0, xs + k0 + i * s.wp + j, len);
-    }
+    for_each_chunk_and_tap(g, s, [&](int64_t tap, int64_t off, int64_t k0, int64_t len) {
+      gw[tap] += dot(gyw + k0, xs + k0 + off, len);
+    });
   }
 }
 
