@@ -104,9 +104,9 @@ void SparsePlan::build_mobilenet(const Module& net, const SparsePlanOptions& opt
 
   for (size_t i = 1; i + 1 < features.size(); ++i) {
     // conv: [expansion (1x1, bn, relu6)], depthwise (3x3, bn, relu6), projection 1x1, bn.
-    const std::string prefix = "features." + features[i].first + ".conv.";
+    const std::string block = "features." + features[i].first + ".conv", prefix = block + ".";
     const auto& parts = features[i].second->child("conv")->named_children();
-    LNX_CHECK(parts.size() == 3 || parts.size() == 4, "SparsePlan: ", prefix, " has ", parts.size(),
+    LNX_CHECK(parts.size() == 3 || parts.size() == 4, "SparsePlan: ", block, " has ", parts.size(),
               " parts, expected 3 or 4");
     const bool expand = parts.size() == 4;
     const size_t d = expand ? 1 : 0;
@@ -116,8 +116,9 @@ void SparsePlan::build_mobilenet(const Module& net, const SparsePlanOptions& opt
     const Folded fp = fold(*parts[d + 1].second, prefix + parts[d + 1].first,
                            parts[d + 2].second.get(), prefix + parts[d + 2].first);
     const int64_t in = expand ? fe->i : fd.o;
-    LNX_CHECK((!expand || fe->o == fd.o) && fp.i == fd.o, "SparsePlan: ", prefix,
-              " hidden widths disagree");
+    LNX_CHECK((!expand || fe->o == fd.o) && fp.i == fd.o, "SparsePlan: ", block,
+              ": the depthwise convolution has ", fd.o, " channels, the expansion makes ",
+              expand ? fe->o : fd.o, " and the projection reads ", fp.i);
     // The hidden channels: computed, constant (zero depthwise filter) or dropped. Without an
     // expansion the depthwise convolution reads the stream itself, which is never narrowed.
     ChannelSplit hidden;
@@ -198,9 +199,7 @@ void SparsePlan::build_vgg(const Module& net, const SparsePlanOptions& opt) {
     layers.push_back(fold(m, name, bn, bn_name));
     LNX_CHECK(layers.size() == 1 || layers.back().i == layers[layers.size() - 2].o,
               "SparsePlan: ", name, " reads ", layers.back().i,
-              " channels but the convolution "
-              "before it makes ",
-              layers[layers.size() - 2].o);
+              " channels but the convolution before it makes ", layers[layers.size() - 2].o);
     pools_.emplace_back();
     i = next;
   }
@@ -241,8 +240,8 @@ void SparsePlan::build_vgg(const Module& net, const SparsePlanOptions& opt) {
 }
 
 std::function<bool(int64_t)> SparsePlan::head_reads() const {
-  const Tensor& w = head_.front().weight;  // (out, C)
-  return [w = w.to_vector<float>(), outs = w.size(0), c = w.size(1)](int64_t h) {
+  const Tensor& weight = head_.front().weight;  // (out, C)
+  return [w = weight.to_vector<float>(), outs = weight.size(0), c = weight.size(1)](int64_t h) {
     for (int64_t o = 0; o < outs; ++o)
       if (w[static_cast<size_t>(o * c + h)] != 0.0f) return true;
     return false;
