@@ -43,8 +43,9 @@ void for_each_chunk_and_tap(const Geom& g, const Stack& s, F&& f) {
   }
 }
 
-// buf (N, HP, WP) = channel c of src (N, C, H, W), zero-padded.
-void pad_channel(const float* src, int64_t c, const Geom& g, const Stack& s, float* buf) {
+// Channel c of src (N, C, H, W), zero-padded, as an (N, HP, WP) stack in thread scratch slot 0.
+const float* padded_channel(const float* src, int64_t c, const Geom& g, const Stack& s) {
+  float* buf = scratch(static_cast<size_t>(s.size(g)), 0);
   std::fill(buf, buf + s.size(g), 0.0f);
   for (int64_t n = 0; n < g.n; ++n) {
     const float* plane = src + (n * g.c + c) * g.hw;
@@ -52,17 +53,20 @@ void pad_channel(const float* src, int64_t c, const Geom& g, const Stack& s, flo
       std::copy(plane + r * g.w, plane + (r + 1) * g.w,
                 buf + n * s.plane + (r + g.p.pad_h) * s.wp + g.p.pad_w);
   }
+  return buf;
 }
 
-// buf (N, HP, WP) zeroed, then grad_y's channel c (N, C, OH, OW) placed at the stride-1 wide
-// positions of its outputs.
-void place_outputs(const float* gy, int64_t c, const Geom& g, const Stack& s, float* buf) {
+// grad_y's channel c (N, C, OH, OW) at the stride-1 wide positions of its outputs, zeros
+// elsewhere: an (N, HP, WP) stack in thread scratch slot 2.
+const float* wide_outputs(const float* gy, int64_t c, const Geom& g, const Stack& s) {
+  float* buf = scratch(static_cast<size_t>(s.size(g)), 2);
   std::fill(buf, buf + s.size(g), 0.0f);
   for (int64_t n = 0; n < g.n; ++n) {
     const float* plane = gy + (n * g.c + c) * g.ohw;
     for (int64_t r = 0; r < g.oh; ++r)
       std::copy(plane + r * g.ow, plane + (r + 1) * g.ow, buf + n * s.plane + r * s.wp);
   }
+  return buf;
 }
 
 // The row operations the kernels are made of. A runtime stride inside the vector loop made the
@@ -102,8 +106,7 @@ void depthwise_forward(const float* x, const float* w, const float* bias, const 
   const int64_t kk = g.kh * g.kw;
 #pragma omp parallel for schedule(static) if (parallel(g))
   for (int64_t c = 0; c < g.c; ++c) {
-    float* xs = scratch(static_cast<size_t>(s.size(g)), 0);  // (N, HP, WP)
-    pad_channel(x, c, g, s, xs);
+    const float* xs = padded_channel(x, c, g, s);              // (N, HP, WP)
     const float* wc = w + c * kk;                              // (KH, KW)
     float* wide = scratch(static_cast<size_t>(s.size(g)), 2);  // (N, HP, WP): the outputs
     std::fill(wide, wide + s.wide(g), bias ? bias[c] : 0.0f);
@@ -129,8 +132,7 @@ void depthwise_backward_input(const float* grad_y, const float* w, const Geom& g
     std::fill(gxs, gxs + s.size(g), 0.0f);
     const float* wc = w + c * kk;  // (KH, KW)
     if (unit) {
-      float* gyw = scratch(static_cast<size_t>(s.size(g)), 2);  // grad_y at wide positions
-      place_outputs(grad_y, c, g, s, gyw);
+      const float* gyw = wide_outputs(grad_y, c, g, s);  // (N, HP, WP)
       for_each_chunk_and_tap(g, s, [&](int64_t tap, int64_t off, int64_t k0, int64_t len) {
         axpy_scatter(wc[tap], gyw + k0, len, gxs + k0 + off, 1);
       });
@@ -159,11 +161,9 @@ void depthwise_backward_weight(const float* grad_y, const float* x, const Geom& 
   // of threads.
 #pragma omp parallel for schedule(static) if (parallel(g))
   for (int64_t c = 0; c < g.c; ++c) {
-    float* xs = scratch(static_cast<size_t>(s.size(g)), 0);  // (N, HP, WP)
-    pad_channel(x, c, g, s, xs);
-    float* gyw = scratch(static_cast<size_t>(s.size(g)), 2);  // grad_y at wide positions
-    place_outputs(grad_y, c, g, s, gyw);
-    float* gw = grad_w + c * kk;  // (KH, KW)
+    const float* xs = padded_channel(x, c, g, s);      // (N, HP, WP)
+    const float* gyw = wide_outputs(grad_y, c, g, s);  // (N, HP, WP)
+    float* gw = grad_w + c * kk;                       // (KH, KW)
     std::fill(gw, gw + kk, 0.0f);
     for_each_chunk_and_tap(g, s, [&](int64_t tap, int64_t off, int64_t k0, int64_t len) {
       gw[tap] += dot(gyw + k0, xs + k0 + off, len);
