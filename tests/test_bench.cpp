@@ -8,6 +8,7 @@
 #include "compress/latent_layers.h"
 #include "core/checkpoint_io.h"
 #include "core/random.h"
+#include "tools/bench_conv.h"
 #include "tools/bench_network.h"
 #include "tools/commands.h"
 #include "tools/config.h"
@@ -91,4 +92,17 @@ TEST_CASE("bench --checkpoint only with a CPU training step", "[bench][errors]")
     CHECK_THROWS_WITH(bench_main(static_cast<int>(argv.size()), argv.data()),
                       Catch::Contains("--checkpoint times a CPU training step"));
   }
+}
+
+TEST_CASE("bench ops names each convolution by the channels it timed", "[bench]") {
+  // At --width 2 every channel count doubles except the stem's three input colours; the names and
+  // FLOP counts must say so, or a --width 4 table reads as width 1.
+  const auto rows = lnx::tools::bench_resnet20_convs(/*batch=*/1, /*width=*/2, /*reps=*/1);
+  REQUIRE(rows.size() == 6);
+  CHECK(rows[0].name == "stem 3->32 @32");
+  CHECK(rows[2].name == "32->64 s2 @32");
+  CHECK(rows[5].name == "128->128 @8");
+  // 128 -> 128 channels, 3x3, on an 8x8 output of one image: 2 * 64 * 128 * 128 * 9 FLOPs.
+  CHECK(rows[5].gflop == Approx(2.0 * 64 * 128 * 128 * 9 / 1e9));
+  for (const auto& r : rows) CHECK(r.fwd_ms > 0.0);
 }

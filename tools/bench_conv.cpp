@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <string>
 
 #include "core/ops.h"
 
@@ -24,17 +25,23 @@ double median_ms(const std::function<void()>& fn, int warm, int reps) {
 }
 
 struct ConvShape {
-  const char* name;
-  int64_t in, out, stride, hw;
+  int64_t in, out, stride, hw;  // width-1 channels; the stem's input stays at 3
 };
+
+// "16->32 s2 @32" with the channels actually benchmarked, so a --width 4 table reads 64->128.
+std::string shape_name(int64_t cin, int64_t cout, int64_t stride, int64_t hw, bool stem) {
+  std::string name = stem ? "stem " : "";
+  name += std::to_string(cin) + "->" + std::to_string(cout);
+  if (stride != 1) name += " s" + std::to_string(stride);
+  return name + " @" + std::to_string(hw);
+}
 
 }  // namespace
 
 std::vector<ConvBenchRow> bench_resnet20_convs(int batch, int width, int reps) {
   static const ConvShape shapes[] = {
-      {"stem 3->16 @32", 3, 16, 1, 32}, {"16->16 @32", 16, 16, 1, 32},
-      {"16->32 s2 @32", 16, 32, 2, 32}, {"32->32 @16", 32, 32, 1, 16},
-      {"32->64 s2 @16", 32, 64, 2, 16}, {"64->64 @8", 64, 64, 1, 8},
+      {3, 16, 1, 32},  {16, 16, 1, 32}, {16, 32, 2, 32},
+      {32, 32, 1, 16}, {32, 64, 2, 16}, {64, 64, 1, 8},
   };
   std::vector<ConvBenchRow> rows;
   for (const ConvShape& s : shapes) {
@@ -58,7 +65,7 @@ std::vector<ConvBenchRow> bench_resnet20_convs(int batch, int width, int reps) {
         },
         3, reps);
     const double gflop = 2.0 * static_cast<double>(ones_y.numel() * cin * 9) / 1e9;
-    rows.push_back({s.name, f, bx, bw, fb, gflop});
+    rows.push_back({shape_name(cin, cout, s.stride, s.hw, s.in == 3), f, bx, bw, fb, gflop});
   }
   return rows;
 }
