@@ -7,7 +7,7 @@
 namespace lnx::cpu {
 
 float* scratch(size_t count, int slot) {
-  thread_local std::vector<float> buffers[3];
+  thread_local std::vector<float> buffers[5];
   std::vector<float>& b = buffers[slot];
   if (b.size() < count) b.resize(count);
   return b.data();

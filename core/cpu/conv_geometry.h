@@ -43,7 +43,8 @@ inline Geom geometry(const Shape& x, const Shape& w, const Shape& y, const Conv2
 // Scratch that lives as long as its thread (OpenMP keeps its pool), so steady-state calls do not
 // allocate. Slot 0 holds column tiles, phase images or padded grad_y; slot 1 per-thread
 // weight-gradient partial sums; slot 2 transposed grad_y, a wide output or the strided input
-// gradient's phase results. A kernel uses each slot for one buffer at a time.
+// gradient's phase results; slots 3 and 4 the Winograd kernel's transformed input tiles and
+// products. A kernel uses each slot for one buffer at a time.
 float* scratch(size_t count, int slot);
 
 // Threads worth using for a convolution: one when there is a single image (portable builds then
