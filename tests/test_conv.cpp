@@ -270,6 +270,53 @@ TEST_CASE("conv2d kernels agree with a direct loop on larger batches", "[conv]")
   }
 }
 
+TEST_CASE("Winograd convolution gradients match direct loops element by element", "[conv]") {
+  // 3x3 stride-1 convolutions of 64+ channels run Winograd's F(2x2, 3x3) for the forward pass
+  // and so for the input gradient (core/cpu/winograd_conv.h). The inner-product identities above
+  // check the gradients as sums; here each element is checked against a loop in double
+  // precision, the weight gradient (direct kernel) beside it. Padding 1, 0 and 2; 4x4 maps; a
+  // batch that spreads over the threads.
+  Generator gen(29);
+  struct Case {
+    Shape x;
+    int64_t o, pad;
+  };
+  const Case cases[] = {
+      {{3, 64, 8, 8}, 64, 1}, {{2, 64, 6, 10}, 80, 0},   {{2, 72, 6, 6}, 64, 2},
+      {{5, 96, 4, 4}, 64, 1}, {{16, 64, 16, 16}, 64, 1},
+  };
+  for (const Case& c : cases) {
+    const Conv2dParams p = params(1, c.pad, 1, 1);
+    const Tensor x = normal(c.x, 0, 1, &gen);
+    const Tensor w = normal({c.o, c.x[1], 3, 3}, 0, 1, &gen);
+    const Shape ys = ops::conv2d_output_shape(x.shape(), w.shape(), p);
+    const Tensor gy = normal(ys, 0, 1, &gen);
+    INFO("x " << to_string(c.x) << " out " << c.o << " pad " << c.pad);
+    const auto xv = x.to_vector<float>(), wv = w.to_vector<float>(), gv = gy.to_vector<float>();
+    const int64_t n = c.x[0], ci = c.x[1], h = c.x[2], wd = c.x[3], oh = ys[2], ow = ys[3];
+    std::vector<double> gx(xv.size(), 0.0), gw(wv.size(), 0.0);
+    for (int64_t in = 0; in < n; ++in)
+      for (int64_t oc = 0; oc < c.o; ++oc)
+        for (int64_t r = 0; r < oh; ++r)
+          for (int64_t q = 0; q < ow; ++q) {
+            const double g = gv[static_cast<size_t>(((in * c.o + oc) * oh + r) * ow + q)];
+            for (int64_t k = 0; k < ci; ++k)
+              for (int64_t i = 0; i < 3; ++i)
+                for (int64_t j = 0; j < 3; ++j) {
+                  const int64_t ih = r - c.pad + i, iw = q - c.pad + j;
+                  if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
+                  const auto xi = static_cast<size_t>(((in * ci + k) * h + ih) * wd + iw);
+                  const auto wi = static_cast<size_t>(((oc * ci + k) * 3 + i) * 3 + j);
+                  gx[xi] += g * wv[wi];
+                  gw[wi] += g * xv[xi];
+                }
+          }
+    check_close(ops::conv2d_backward_input(gy, w, c.x, p).to_vector<float>(), gx, 1e-4);
+    // A weight sums n * OH * OW products (4096 in the last case), rounded in float: 1.1e-4 there.
+    check_close(ops::conv2d_backward_weight(gy, x, w.shape(), p).to_vector<float>(), gw, 3e-4);
+  }
+}
+
 namespace {
 
 // w with a fraction `zero` of its (out, in) slices set to zero, chosen at random.
