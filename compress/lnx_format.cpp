@@ -239,6 +239,34 @@ LnxArch read_arch(Reader& r, uint32_t version) {
   return a;
 }
 
+void write_table(Writer& w, const FrequencyTable& t, LnxTableKind kind) {
+  w.u8(static_cast<uint8_t>(kind));
+  w.i32(t.min_value());
+  w.u32(static_cast<uint32_t>(t.num_symbols()));
+  // With at least two symbols of frequency >= 1 summing to 2^16, each is at most 2^16 - 1.
+  for (uint32_t f : t.freq()) w.varint(f);
+}
+
+// `which` names the table in errors ("table 3", "occupancy table").
+FrequencyTable read_table(Reader& r, const std::string& which, LnxTableKind* kind_out) {
+  const uint8_t kind = r.u8("table kind");
+  if (kind > 1) r.bad(str(which, " has kind ", int(kind), ", expected 0 (prior) or 1 (histogram)"));
+  const int32_t min_value = r.i32("table minimum");
+  const uint32_t nsym = r.u32("table symbol count");
+  if (nsym < 2 || nsym > kFreqTotal)
+    r.bad(str(which, " has ", nsym, " symbols, expected 2 to ", kFreqTotal));
+  if (nsym > r.left())  // at least one byte each
+    r.bad(str(which, " has ", nsym, " symbols but only ", r.left(), " bytes remain"));
+  std::vector<uint32_t> freq(nsym);
+  for (uint32_t s = 0; s < nsym; ++s) freq[s] = r.freq("table frequency");
+  if (kind_out) *kind_out = static_cast<LnxTableKind>(kind);
+  try {
+    return FrequencyTable(min_value, std::move(freq));
+  } catch (const Error& e) {
+    r.bad(str(which, ": ", e.what()));
+  }
+}
+
 std::vector<uint8_t> group_payload(const LnxGroup& g) {
   Writer w;
   w.string(g.name);
@@ -249,14 +277,7 @@ std::vector<uint8_t> group_payload(const LnxGroup& g) {
       static_cast<int64_t>(g.tables.size()) == g.channels && g.kinds.size() == g.tables.size(),
       "write_lnx: group '", g.name, "' has ", g.tables.size(), " tables and ", g.kinds.size(),
       " kinds for ", g.channels, " channels");
-  for (size_t c = 0; c < g.tables.size(); ++c) {
-    const FrequencyTable& t = g.tables[c];
-    w.u8(static_cast<uint8_t>(g.kinds[c]));
-    w.i32(t.min_value());
-    w.u32(static_cast<uint32_t>(t.num_symbols()));
-    // With at least two symbols of frequency >= 1 summing to 2^16, each is at most 2^16 - 1.
-    for (uint32_t f : t.freq()) w.varint(f);
-  }
+  for (size_t c = 0; c < g.tables.size(); ++c) write_table(w, g.tables[c], g.kinds[c]);
   return std::move(w.buffer());
 }
 
@@ -272,23 +293,9 @@ LnxGroup read_group_v1(Reader& r) {
   if (ndec > 16) r.bad(str("decoder has ", ndec, " tensors, expected at most 16"));
   for (uint32_t i = 0; i < ndec; ++i) g.decoder.push_back(r.tensor(false, "decoder tensor"));
   for (uint32_t c = 0; c < channels; ++c) {
-    const uint8_t kind = r.u8("table kind");
-    if (kind > 1)
-      r.bad(str("table ", c, " has kind ", int(kind), ", expected 0 (prior) or 1 (histogram)"));
-    const int32_t min_value = r.i32("table minimum");
-    const uint32_t nsym = r.u32("table symbol count");
-    if (nsym < 2 || nsym > kFreqTotal)
-      r.bad(str("table ", c, " has ", nsym, " symbols, expected 2 to ", kFreqTotal));
-    if (nsym > r.left())  // at least one byte each
-      r.bad(str("table ", c, " has ", nsym, " symbols but only ", r.left(), " bytes remain"));
-    std::vector<uint32_t> freq(nsym);
-    for (uint32_t s = 0; s < nsym; ++s) freq[s] = r.freq("table frequency");
-    try {
-      g.tables.emplace_back(min_value, std::move(freq));
-    } catch (const Error& e) {
-      r.bad(str("table ", c, ": ", e.what()));
-    }
-    g.kinds.push_back(static_cast<LnxTableKind>(kind));
+    LnxTableKind kind{};
+    g.tables.push_back(read_table(r, str("table ", c), &kind));
+    g.kinds.push_back(kind);
   }
   return g;
 }
@@ -315,17 +322,23 @@ LnxLatent read_latent_v1(Reader& r) {
   return l;
 }
 
-std::vector<uint8_t> code_payload(const LnxGroupCode& c) {
+std::vector<uint8_t> code_payload(const LnxGroupCode& c, uint32_t version) {
   Writer w;
   w.string(c.group);
   w.u32(c.layers);
   w.u32(c.layout_crc);
+  LNX_CHECK(version >= 3 || !c.slice_occupancy, "write_lnx: group '", c.group,
+            "' codes slice occupancy, which needs format version 3, not ", version);
+  if (version >= 3) {
+    w.u8(c.slice_occupancy ? 1 : 0);
+    if (c.slice_occupancy) write_table(w, c.occupancy, LnxTableKind::Histogram);
+  }
   w.u64(c.stream.size());
   w.bytes(c.stream.data(), c.stream.size());
   return std::move(w.buffer());
 }
 
-LnxGroupCode read_code_v2(Reader& r) {
+LnxGroupCode read_code(Reader& r, uint32_t version) {
   LnxGroupCode c;
   c.group = r.string("group name");
   r.set_label(c.group);
@@ -333,6 +346,13 @@ LnxGroupCode read_code_v2(Reader& r) {
   if (c.layers < 1 || c.layers > kMaxLayers)
     r.bad(str("layer count is ", c.layers, ", expected 1 to ", kMaxLayers));
   c.layout_crc = r.u32("layout checksum");
+  if (version >= 3) {
+    const uint8_t mode = r.u8("slice mode");
+    if (mode > 1)
+      r.bad(str("slice mode ", int(mode), ", expected 0 (values) or 1 (slice occupancy)"));
+    c.slice_occupancy = mode == 1;
+    if (c.slice_occupancy) c.occupancy = read_table(r, "occupancy table", nullptr);
+  }
   const uint64_t n = r.u64("stream length");
   const uint8_t* b = r.take(n, "rANS stream");
   c.stream.assign(b, b + n);
@@ -442,7 +462,8 @@ std::vector<uint8_t> write_lnx(const LnxModel& m) {
   write_section(w, LnxSection::Arch, arch_payload(m.arch, m.version));
   for (const LnxGroup& g : m.groups) write_section(w, LnxSection::Group, group_payload(g));
   for (const LnxLatent& l : m.latents) write_section(w, LnxSection::Latent, latent_payload(l));
-  for (const LnxGroupCode& c : m.codes) write_section(w, LnxSection::Code, code_payload(c));
+  for (const LnxGroupCode& c : m.codes)
+    write_section(w, LnxSection::Code, code_payload(c, m.version));
   write_section(
       w, LnxSection::Floats,
       v1 ? floats_payload(m.floats, m.float16) : float_block_payload(m.float_block, m.float16));
@@ -508,7 +529,7 @@ LnxModel read_lnx(const uint8_t* data, size_t size, const LnxReadOptions& option
       }
       case LnxSection::Code: {
         if (m.version < 2) r.bad(str("group code sections begin with version 2, not ", m.version));
-        LnxGroupCode c = read_code_v2(r);
+        LnxGroupCode c = read_code(r, m.version);
         if (!group_names.count(c.group))
           r.bad(str("group '", c.group, "' has no table section before it"));
         if (!code_names.insert(c.group).second) r.bad("the group's code appears twice");

@@ -16,7 +16,7 @@ namespace lnx {
 
 inline constexpr char kLnxMagic[4] = {'L', 'N', 'X', '\x1a'};
 // The layout this program writes; it reads every version from 1 up to it.
-inline constexpr uint32_t kLnxVersion = 2;
+inline constexpr uint32_t kLnxVersion = 3;
 
 // Section tags, four ASCII bytes read as a little-endian u32.
 enum class LnxSection : uint32_t {
@@ -63,10 +63,14 @@ struct LnxLatent {
 // architecture's state-dict order. The architecture gives the layers and their shapes; the
 // count and the layout checksum catch a file that does not belong to it. One stream per group
 // pays the coder's ~4-byte flush once instead of once per layer.
+// Version 3 may code slice occupancy: a flag per kernel slice (its own table), then only the
+// values of non-zero slices (rans_encode_slices).
 struct LnxGroupCode {
   std::string group;
   uint32_t layers = 0;
-  uint32_t layout_crc = 0;      // CRC-32 of the layers' names and shapes (lnx_layout_crc)
+  uint32_t layout_crc = 0;  // CRC-32 of the layers' names and shapes (lnx_layout_crc)
+  bool slice_occupancy = false;
+  FrequencyTable occupancy;     // the flags' table, with slice_occupancy
   std::vector<uint8_t> stream;  // element i of the concatenation uses table i % channels
 };
 
@@ -85,7 +89,7 @@ struct LnxSectionInfo {
 };
 
 // What one file holds. write_lnx writes `version`'s layout; version 1 uses `latents` and
-// `floats`, version 2 `codes` and `float_block`.
+// `floats`, versions 2 and 3 `codes` and `float_block` (slice occupancy needs version 3).
 struct LnxModel {
   uint32_t version = kLnxVersion;
   LnxArch arch;

@@ -118,6 +118,28 @@ GroupTables build_group_tables(const std::vector<int32_t>& rows, int64_t channel
   return g;
 }
 
+std::optional<OccupancyTables> build_occupancy_tables(const std::vector<int32_t>& rows,
+                                                      int64_t channels, const EntropyModel* prior,
+                                                      TableSource source) {
+  LNX_CHECK(channels >= 1 && rows.size() % channels == 0, "build_occupancy_tables: ", rows.size(),
+            " values do not form rows of ", channels);
+  if (channels == 1) return std::nullopt;
+  std::vector<int32_t> flags, nonzero_rows;  // (M,), (M', C)
+  for (size_t r = 0; r < rows.size(); r += channels) {
+    const auto begin = rows.begin() + static_cast<int64_t>(r);
+    const bool nonzero = std::any_of(begin, begin + channels, [](int32_t v) { return v != 0; });
+    flags.push_back(nonzero ? 1 : 0);
+    if (nonzero) nonzero_rows.insert(nonzero_rows.end(), begin, begin + channels);
+  }
+  if (nonzero_rows.empty() || nonzero_rows.size() == rows.size()) return std::nullopt;
+  OccupancyTables o;
+  o.values = build_group_tables(nonzero_rows, channels, prior, source);
+  o.occupancy = FrequencyTable::from_values(flags.data(), static_cast<int64_t>(flags.size()));
+  o.flag_bits = table_cost(o.occupancy, flags);
+  o.flag_table_bits = 8.0 * static_cast<double>(lnx_table_bytes(o.occupancy));
+  return o;
+}
+
 RefitResult refit_prior(CompressionGroup& group, int steps, double lr) {
   LNX_CHECK(steps >= 0, "refit_prior: steps is ", steps, ", expected >= 0");
   const std::vector<int32_t> q = group_integer_rows(group);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "compress/compression_group.h"
@@ -36,6 +37,23 @@ std::vector<std::vector<double>> prior_pmf(const EntropyModel& prior, int32_t lo
 // rows: (M, channels) integers. prior may be null (histogram tables only).
 GroupTables build_group_tables(const std::vector<int32_t>& rows, int64_t channels,
                                const EntropyModel* prior, TableSource source = TableSource::Auto);
+
+// Slice-occupancy coding of a group (rans_encode_slices): a flag per slice of `channels`
+// values with its own histogram table, and per-channel tables chosen as above but over the
+// non-zero slices only. None when the group's slices are single values (the flag would repeat
+// the value) or when no slice, or every slice, is zero.
+struct OccupancyTables {
+  GroupTables values;  // over the rows of the non-zero slices
+  FrequencyTable occupancy;
+  double flag_bits = 0;        // ideal code length of the flags
+  double flag_table_bits = 0;  // what storing the flags' table costs
+  double total_bits() const {
+    return values.coded_bits + values.table_bits + flag_bits + flag_table_bits;
+  }
+};
+std::optional<OccupancyTables> build_occupancy_tables(const std::vector<int32_t>& rows,
+                                                      int64_t channels, const EntropyModel* prior,
+                                                      TableSource source = TableSource::Auto);
 
 // Latents frozen, only the prior's parameters trained by Adam on the bits of round(L) for
 // `steps` steps. Returns the bits before and after.

@@ -1,5 +1,6 @@
 #include "compress/objective.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -88,6 +89,26 @@ double empirical_bits(const Tensor& rounded_rows) {  // (M, C) integers in float
   return bits;
 }
 
+// The same coded as .lnx version 3 codes it when that is smaller: a flag per row (slice), then
+// per-channel entropy over the non-zero rows only. Single-value rows gain nothing from flags.
+double slice_flag_bits(const Tensor& rounded_rows) {  // (M, C)
+  const int64_t m = rounded_rows.size(0), c = rounded_rows.size(1);
+  const double plain = empirical_bits(rounded_rows);
+  if (c == 1) return plain;
+  const std::vector<float> v = rounded_rows.to_vector<float>();
+  std::vector<float> nonzero;
+  for (int64_t i = 0; i < m; ++i) {
+    const auto row = v.begin() + i * c;
+    if (std::any_of(row, row + c, [](float x) { return x != 0.0f; }))
+      nonzero.insert(nonzero.end(), row, row + c);
+  }
+  const auto n = static_cast<int64_t>(nonzero.size()) / c;
+  if (n == 0 || n == m) return plain;
+  const double p = static_cast<double>(n) / static_cast<double>(m);
+  const double flags = -static_cast<double>(m) * (p * std::log2(p) + (1 - p) * std::log2(1 - p));
+  return std::min(plain, flags + empirical_bits(from_vector(nonzero, {n, c})));
+}
+
 }  // namespace
 
 CompressionReport compression_report(const GroupSet& groups) {
@@ -101,8 +122,10 @@ CompressionReport compression_report(const GroupSet& groups) {
     gr.elements = rows.numel();
     gr.prior_bits = ops::sum(g->prior().bits_per_element(rows)).item();
     gr.empirical_bits = empirical_bits(rows);
+    gr.slice_flag_bits = slice_flag_bits(rows);
     r.prior_bytes += gr.prior_bits / 8;
     r.empirical_bytes += gr.empirical_bits / 8;
+    r.slice_flag_bytes += gr.slice_flag_bits / 8;
     r.groups.push_back(gr);
     for (LatentLayer* layer : g->layers()) {
       if (layer->latent().dim() != 4) continue;  // sparsity and FLOPs over convolutions

@@ -55,11 +55,14 @@ struct GroupReport {
   int64_t slices = 0, elements = 0;
   double prior_bits = 0;      // self-information of round(L) under the learned prior
   double empirical_bits = 0;  // per-channel entropy of the values actually present
+  // With a flag per slice first and per-channel entropy over the non-zero slices (.lnx version
+  // 3's slice flags), or empirical_bits when that is smaller.
+  double slice_flag_bits = 0;
 };
 
 struct CompressionReport {
   std::vector<GroupReport> groups;
-  double prior_bytes = 0, empirical_bytes = 0;
+  double prior_bytes = 0, empirical_bytes = 0, slice_flag_bytes = 0;
   SparsityStats latents;  // of round(L), over the convolutions
   SparsityStats weights;  // of the decoded weights, over the convolutions
 };

@@ -72,17 +72,15 @@ std::vector<uint16_t> build_lookup(const FrequencyTable& t) {
   return lut;
 }
 
-}  // namespace
-
-std::vector<uint8_t> rans_encode(const std::vector<int32_t>& values,
-                                 const std::vector<FrequencyTable>& tables) {
-  LNX_CHECK(!tables.empty(), "rans_encode: no frequency tables given");
+// rANS encodes backwards: values[i] with *table_of[i], last value first.
+std::vector<uint8_t> encode_sequence(const std::vector<int32_t>& values,
+                                     const std::vector<const FrequencyTable*>& table_of) {
   std::vector<uint8_t> out;  // bytes in emission order; reversed at the end
   out.reserve(values.size() / 2 + 16);
   uint32_t x = kRansLow;
   std::vector<Symbol> syms;
   for (size_t i = values.size(); i-- > 0;) {
-    value_symbols(values[i], tables[i % tables.size()], syms);
+    value_symbols(values[i], *table_of[i], syms);
     for (auto it = syms.rbegin(); it != syms.rend(); ++it) {
       const uint32_t x_max = ((kRansLow >> kFreqPrecision) << 8) * it->freq;
       while (x >= x_max) {
@@ -97,36 +95,104 @@ std::vector<uint8_t> rans_encode(const std::vector<int32_t>& values,
   return out;
 }
 
+// Decodes values one at a time, each with the table the caller names.
+class ValueDecoder {
+ public:
+  ValueDecoder(const uint8_t* data, size_t size, const std::vector<const FrequencyTable*>& tables)
+      : d_(data, size), tables_(tables) {
+    luts_.reserve(tables.size());
+    for (const FrequencyTable* t : tables) luts_.push_back(build_lookup(*t));
+  }
+  // Value number i of the stream (for the error message) with tables[k].
+  int32_t next(size_t k, int64_t i) {
+    const FrequencyTable& t = *tables_[k];
+    const uint16_t s = luts_[k][d_.peek()];
+    d_.advance(t.cum()[s], t.freq()[s]);
+    if (s != t.escape_symbol()) return t.min_value() + s;
+    const uint32_t header = d_.bypass();
+    const uint32_t chunks = (header & 7u) + 1;
+    uint64_t n = 0;
+    for (uint32_t c = 0; c < chunks; ++c) n |= static_cast<uint64_t>(d_.bypass()) << (4 * c);
+    const int64_t v = (header & 8u)
+                          ? static_cast<int64_t>(t.min_value()) - 1 - static_cast<int64_t>(n)
+                          : static_cast<int64_t>(t.max_value()) + 1 + static_cast<int64_t>(n);
+    LNX_CHECK(v >= INT32_MIN && v <= INT32_MAX, "rans_decode: value ", i,
+              " decodes outside int32 (corrupted stream)");
+    return static_cast<int32_t>(v);
+  }
+
+ private:
+  Decoder d_;
+  std::vector<const FrequencyTable*> tables_;
+  std::vector<std::vector<uint16_t>> luts_;
+};
+
+std::vector<const FrequencyTable*> pointers(const std::vector<FrequencyTable>& tables) {
+  std::vector<const FrequencyTable*> p;
+  for (const FrequencyTable& t : tables) p.push_back(&t);
+  return p;
+}
+
+}  // namespace
+
+std::vector<uint8_t> rans_encode(const std::vector<int32_t>& values,
+                                 const std::vector<FrequencyTable>& tables) {
+  LNX_CHECK(!tables.empty(), "rans_encode: no frequency tables given");
+  std::vector<const FrequencyTable*> table_of(values.size());
+  for (size_t i = 0; i < values.size(); ++i) table_of[i] = &tables[i % tables.size()];
+  return encode_sequence(values, table_of);
+}
+
 std::vector<int32_t> rans_decode(const uint8_t* data, size_t size, int64_t count,
                                  const std::vector<FrequencyTable>& tables) {
   LNX_CHECK(!tables.empty(), "rans_decode: no frequency tables given");
   // A stream can hold far more values than bytes (a near-certain symbol costs ~1e-5 bits), so
   // the caller bounds `count` from what it expects (the layer's shape), not from `size`.
   LNX_CHECK(count >= 0, "rans_decode: negative value count ", count);
-  std::vector<std::vector<uint16_t>> luts;
-  luts.reserve(tables.size());
-  for (const FrequencyTable& t : tables) luts.push_back(build_lookup(t));
-  Decoder d(data, size);
+  ValueDecoder d(data, size, pointers(tables));
   std::vector<int32_t> out(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) {
-    const size_t k = static_cast<size_t>(i) % tables.size();
-    const FrequencyTable& t = tables[k];
-    const uint16_t s = luts[k][d.peek()];
-    d.advance(t.cum()[s], t.freq()[s]);
-    if (s != t.escape_symbol()) {
-      out[i] = t.min_value() + s;
-      continue;
+  for (int64_t i = 0; i < count; ++i) out[i] = d.next(static_cast<size_t>(i) % tables.size(), i);
+  return out;
+}
+
+std::vector<uint8_t> rans_encode_slices(const std::vector<int32_t>& values,
+                                        const FrequencyTable& occupancy,
+                                        const std::vector<FrequencyTable>& tables) {
+  const size_t c = tables.size();
+  LNX_CHECK(c > 0 && values.size() % c == 0, "rans_encode_slices: ", values.size(),
+            " values do not form rows of ", c, " (one per table)");
+  std::vector<int32_t> seq;
+  std::vector<const FrequencyTable*> table_of;
+  for (size_t r = 0; r < values.size(); r += c) {
+    const bool nonzero =
+        std::any_of(values.begin() + r, values.begin() + r + c, [](int32_t v) { return v != 0; });
+    seq.push_back(nonzero ? 1 : 0);
+    table_of.push_back(&occupancy);
+    if (!nonzero) continue;
+    for (size_t k = 0; k < c; ++k) {
+      seq.push_back(values[r + k]);
+      table_of.push_back(&tables[k]);
     }
-    const uint32_t header = d.bypass();
-    const uint32_t chunks = (header & 7u) + 1;
-    uint64_t n = 0;
-    for (uint32_t c = 0; c < chunks; ++c) n |= static_cast<uint64_t>(d.bypass()) << (4 * c);
-    const int64_t v = (header & 8u)
-                          ? static_cast<int64_t>(t.min_value()) - 1 - static_cast<int64_t>(n)
-                          : static_cast<int64_t>(t.max_value()) + 1 + static_cast<int64_t>(n);
-    LNX_CHECK(v >= INT32_MIN && v <= INT32_MAX, "rans_decode: value ", i,
-              " decodes outside int32 (corrupted stream)");
-    out[i] = static_cast<int32_t>(v);
+  }
+  return encode_sequence(seq, table_of);
+}
+
+std::vector<int32_t> rans_decode_slices(const uint8_t* data, size_t size, int64_t count,
+                                        const FrequencyTable& occupancy,
+                                        const std::vector<FrequencyTable>& tables) {
+  const auto c = static_cast<int64_t>(tables.size());
+  LNX_CHECK(c > 0 && count >= 0 && count % c == 0, "rans_decode_slices: ", count,
+            " values do not form rows of ", c, " (one per table)");
+  std::vector<const FrequencyTable*> all = pointers(tables);
+  all.push_back(&occupancy);
+  ValueDecoder d(data, size, all);
+  std::vector<int32_t> out(static_cast<size_t>(count), 0);
+  for (int64_t r = 0; r < count; r += c) {
+    const int32_t flag = d.next(static_cast<size_t>(c), r);
+    LNX_CHECK(flag == 0 || flag == 1, "rans_decode_slices: the flag of row ", r / c, " is ", flag,
+              ", expected 0 or 1 (corrupted stream)");
+    if (flag == 1)
+      for (int64_t k = 0; k < c; ++k) out[r + k] = d.next(static_cast<size_t>(k), r + k);
   }
   return out;
 }

@@ -2,6 +2,10 @@
 // FrequencyTables. Element i of a stream is coded with tables[i % tables.size()], which is how a
 // layer's latents (rows of C channels, one table per channel) are laid out. Values outside a
 // table are coded as its escape symbol followed by a bypass code (uniform 4-bit chunks).
+// The slice-occupancy variant codes rows of tables.size() values (kernel slices): a flag per row
+// first, 1 when any value is non-zero, with its own table, then the values of non-zero rows
+// only. Structured sparsity empties whole slices, and a flag prices an empty slice at about one
+// bit where per-value tables charge each of its zeros.
 #pragma once
 
 #include <cstddef>
@@ -18,5 +22,16 @@ std::vector<uint8_t> rans_encode(const std::vector<int32_t>& values,
 // or corrupted stream.
 std::vector<int32_t> rans_decode(const uint8_t* data, size_t size, int64_t count,
                                  const std::vector<FrequencyTable>& tables);
+
+// values: whole rows of tables.size(). Row r's flag uses `occupancy`; its values, when any is
+// non-zero, tables[c] for column c.
+std::vector<uint8_t> rans_encode_slices(const std::vector<int32_t>& values,
+                                        const FrequencyTable& occupancy,
+                                        const std::vector<FrequencyTable>& tables);
+// Decodes `count` values (whole rows); throws lnx::Error on a truncated or corrupted stream,
+// including a flag that is neither 0 nor 1.
+std::vector<int32_t> rans_decode_slices(const uint8_t* data, size_t size, int64_t count,
+                                        const FrequencyTable& occupancy,
+                                        const std::vector<FrequencyTable>& tables);
 
 }  // namespace lnx

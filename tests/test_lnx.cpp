@@ -10,6 +10,7 @@
 #include "compress/latent_layers.h"
 #include "compress/lnx_format.h"
 #include "compress/lnx_tables.h"
+#include "compress/objective.h"
 #include "compress/range_coder.h"
 #include "core/checkpoint_io.h"
 #include "core/random.h"
@@ -178,39 +179,63 @@ TEST_CASE("a ResNet-20 round trips through .lnx bit for bit", "[lnx]") {
   CHECK(overhead < 0.005);
 }
 
-TEST_CASE("a version-1 file still opens, bit for bit, and version 2 is smaller", "[lnx]") {
-  CompressOptions o1;
-  o1.version = 1;
+TEST_CASE("version 1 and 2 files still open, bit for bit, and each version is smaller", "[lnx]") {
   for (const bool half : {false, true}) {
     INFO("float16 " << half);
-    o1.float16 = half;
-    CompressOptions o2;
-    o2.float16 = half;
-    Fixture v1 = make_fixture("resnet20", {10, 3, 32}, o1);
-    Fixture v2 = make_fixture("resnet20", {10, 3, 32}, o2);
-    REQUIRE(v1.bytes[4] == 1);
-    REQUIRE(v2.bytes[4] == 2);
-    REQUIRE(v1.compressed.file.latents.size() == 20);
-    REQUIRE(v1.compressed.file.codes.empty());
-    const LoadedNetwork a = open_bytes(v1.bytes), b = open_bytes(v2.bytes);
-    CHECK(a.latents == b.latents);
-    const StateDict sa = a.net.model->state_dict(), sb = b.net.model->state_dict();
-    for (const auto& [name, t] : sa) {
-      INFO(name);
-      if (t.dtype() == DType::Float32) CHECK(same_bits(t, sb.at(name)));
+    std::vector<Fixture> f;
+    for (uint32_t version = 1; version <= 3; ++version) {
+      CompressOptions o;
+      o.version = version;
+      o.float16 = half;
+      f.push_back(make_fixture("resnet20", {10, 3, 32}, o));
+      REQUIRE(f.back().bytes[4] == version);
     }
+    REQUIRE(f[0].compressed.file.latents.size() == 20);
+    REQUIRE(f[0].compressed.file.codes.empty());
+    const LnxGroupCode& conv = f[2].compressed.file.codes.at(0);
+    REQUIRE(conv.group == "conv3x3");
+    CHECK(conv.slice_occupancy);  // 40% zero slices: the flags pay
+    CHECK_FALSE(f[2].compressed.file.codes.at(1).slice_occupancy);  // dense: single values
+    // The trainer's epoch figure for slice flags predicts the file's code length: an entropy,
+    // against 16-bit quantized histogram tables of the same values.
+    const CompressionReport report = compression_report(*f[2].net.groups);
+    REQUIRE(report.groups.at(0).name == "conv3x3");
+    const GroupCompression& coded = f[2].compressed.groups.at(0);
+    CHECK(coded.slice_occupancy);
+    CHECK(coded.coded_bits == Approx(report.groups[0].slice_flag_bits).epsilon(0.002));
+    CHECK(coded.coded_bits >= report.groups[0].slice_flag_bits);
+    CHECK(report.groups[0].slice_flag_bits < 0.95 * report.groups[0].empirical_bits);
+    CHECK(report.groups.at(1).slice_flag_bits == report.groups[1].empirical_bits);
+    const LoadedNetwork a = open_bytes(f[0].bytes);
     Generator g(4);
     const Tensor x = normal({2, 3, 32, 32}, 0, 1, &g);
-    CHECK(same_bits(logits(*a.net.model, x), logits(*b.net.model, x)));
+    for (int v = 1; v < 3; ++v) {
+      INFO("version " << v + 1);
+      const LoadedNetwork b = open_bytes(f[v].bytes);
+      CHECK(a.latents == b.latents);
+      const StateDict sa = a.net.model->state_dict(), sb = b.net.model->state_dict();
+      for (const auto& [name, t] : sa) {
+        INFO(name);
+        if (t.dtype() == DType::Float32) CHECK(same_bits(t, sb.at(name)));
+      }
+      CHECK(same_bits(logits(*a.net.model, x), logits(*b.net.model, x)));
+    }
     // Version 2 drops per-layer names, shapes, stream ends and float tensor names, and
-    // deflates the config.
-    CHECK(v2.bytes.size() + 2000 < v1.bytes.size());
+    // deflates the config; version 3 prices each of the 40% empty slices at about a bit
+    // instead of nine zeros.
+    CHECK(f[1].bytes.size() + 2000 < f[0].bytes.size());
+    CHECK(f[2].bytes.size() + 1000 < f[1].bytes.size());
   }
-  LnxModel m = make_fixture("small_cnn", {10, 1, 28}, o1).compressed.file;
+  LnxModel m = make_fixture("small_cnn", {10, 1, 28}).compressed.file;
+  m.version = 2;  // slice flags in a version-2 file
+  CHECK_THROWS_WITH(write_lnx(m), Catch::Contains("slice occupancy, which needs format version 3"));
+  CompressOptions o1;
+  o1.version = 1;
+  m = make_fixture("small_cnn", {10, 1, 28}, o1).compressed.file;
   m.version = 2;  // per-layer latents in a version-2 file
   CHECK_THROWS_WITH(write_lnx(m), Catch::Contains("version 2 stores group codes"));
   m.version = 9;
-  CHECK_THROWS_WITH(write_lnx(m), Catch::Contains("format version 9, expected 1 to 2"));
+  CHECK_THROWS_WITH(write_lnx(m), Catch::Contains("format version 9, expected 1 to 3"));
 }
 
 TEST_CASE("float16 storage keeps floats within half precision and decoders exact", "[lnx]") {
@@ -370,8 +395,8 @@ TEST_CASE("the reader names the section and the problem", "[lnx][errors]") {
   throws(std::vector<uint8_t>(good.begin(), good.end() - 3), "truncated");
   {
     auto b = good;
-    b[4] = 3;  // newer than this reader
-    throws(b, "format version 3 is not supported");
+    b[4] = 4;  // newer than this reader
+    throws(b, "format version 4 is not supported");
     b[4] = 0;
     throws(b, "format version 0 is not supported");
   }
@@ -407,6 +432,15 @@ TEST_CASE("the reader names the section and the problem", "[lnx][errors]") {
     b[p] ^= 1;
     fix_crc(b, secs[1]);
     throws(b, "frequencies sum to");
+  }
+  {  // the slice mode of the conv3x3 code: neither values (0) nor slice flags (1)
+    auto b = good;
+    const SectionAt& code = secs[1 + f.compressed.file.groups.size()];
+    REQUIRE(std::memcmp(b.data() + code.head, "CODE", 4) == 0);
+    const size_t name_len = b[code.payload];
+    b[code.payload + 4 + name_len + 8] = 7;  // after the name, layer count and checksum
+    fix_crc(b, code);
+    throws(b, "slice mode 7, expected 0 (values) or 1 (slice occupancy)");
   }
   {  // a group's rANS stream cut short
     LnxModel m = f.compressed.file;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <climits>
 #include <cmath>
@@ -98,4 +99,48 @@ TEST_CASE("rANS decoding of truncated or corrupted streams fails cleanly", "[cod
     } catch (const Error&) {
     }
   }
+}
+
+TEST_CASE("slice flags round-trip and price an empty slice at its flag", "[coder]") {
+  // Rows of 9 (kernel slices): 60% all zero, the rest Laplace values.
+  const int channels = 9;
+  std::vector<int32_t> values = laplace_values(9 * 4000, 0.9, 21);
+  Generator g(3);
+  std::vector<int32_t> flags, nonzero;
+  for (size_t r = 0; r < values.size(); r += channels) {
+    if (g.next_u64() % 100 < 60) std::fill(values.begin() + r, values.begin() + r + channels, 0);
+    const bool nz = std::any_of(values.begin() + r, values.begin() + r + channels,
+                                [](int32_t v) { return v != 0; });
+    flags.push_back(nz ? 1 : 0);
+    if (nz) nonzero.insert(nonzero.end(), values.begin() + r, values.begin() + r + channels);
+  }
+  values[5 * channels + 2] = 100000;  // an escape inside a non-zero slice
+  nonzero.clear();
+  for (size_t r = 0; r < values.size(); r += channels)
+    if (std::any_of(values.begin() + r, values.begin() + r + channels,
+                    [](int32_t v) { return v != 0; }))
+      nonzero.insert(nonzero.end(), values.begin() + r, values.begin() + r + channels);
+  std::vector<FrequencyTable> tables;
+  for (int c = 0; c < channels; ++c)
+    tables.push_back(FrequencyTable::from_values(
+        nonzero.data() + c, static_cast<int64_t>(nonzero.size()) / channels, channels));
+  const FrequencyTable occupancy =
+      FrequencyTable::from_values(flags.data(), static_cast<int64_t>(flags.size()));
+  const std::vector<uint8_t> stream = rans_encode_slices(values, occupancy, tables);
+  CHECK(rans_decode_slices(stream.data(), stream.size(), static_cast<int64_t>(values.size()),
+                           occupancy, tables) == values);
+  // Its length is the flags' code length plus the non-zero slices' values, to the coder's slack.
+  const double ideal = (ideal_bits(flags, {occupancy}) + ideal_bits(nonzero, tables)) / 8.0;
+  INFO("coded " << stream.size() << " bytes, ideal " << ideal);
+  CHECK(static_cast<double>(stream.size()) <= ideal * 1.005 + 8);
+  CHECK(static_cast<double>(stream.size()) >= ideal - 1);
+
+  CHECK_THROWS_WITH(rans_encode_slices({1, 2, 3}, occupancy, tables),
+                    Catch::Contains("3 values do not form rows of 9"));
+  // A flag that decodes to 2: the stream of a plain code read as a slice code.
+  const FrequencyTable wide = FrequencyTable::from_pmf(0, {0.2, 0.2, 0.6});
+  const std::vector<int32_t> twos(9, 2);
+  const std::vector<uint8_t> bad = rans_encode(twos, {wide});
+  CHECK_THROWS_WITH(rans_decode_slices(bad.data(), bad.size(), 9, wide, tables),
+                    Catch::Contains("flag of row 0 is 2, expected 0 or 1"));
 }

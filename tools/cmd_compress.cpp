@@ -1,4 +1,5 @@
 // `lilnetx compress`, `lilnetx decompress` and `lilnetx inspect`: .lnx files (docs/format.md).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -46,6 +47,29 @@ double empirical_bits(const std::vector<int32_t>& rows, int64_t c) {
   return bits;
 }
 
+// Ideal code length of q under tables[i % C], as rans_encode codes it.
+double value_code_bits(const std::vector<int32_t>& q, const std::vector<FrequencyTable>& tables) {
+  double bits = 0;
+  for (size_t i = 0; i < q.size(); ++i) bits += tables[i % tables.size()].cost_bits(q[i]);
+  return bits;
+}
+
+// The same as rans_encode_slices codes it: a flag per slice, the values of non-zero slices.
+double slice_code_bits(const std::vector<int32_t>& q, const FrequencyTable& occupancy,
+                       const std::vector<FrequencyTable>& tables) {
+  const size_t c = tables.size();
+  double bits = 0;
+  for (size_t r = 0; r + c <= q.size(); r += c) {
+    const auto row = q.begin() + static_cast<int64_t>(r);
+    const bool nonzero =
+        std::any_of(row, row + static_cast<int64_t>(c), [](int32_t v) { return v != 0; });
+    bits += occupancy.cost_bits(nonzero ? 1 : 0);
+    if (nonzero)
+      for (size_t k = 0; k < c; ++k) bits += tables[k].cost_bits(row[static_cast<int64_t>(k)]);
+  }
+  return bits;
+}
+
 }  // namespace
 
 int compress_main(int argc, char** argv) {
@@ -68,6 +92,14 @@ int compress_main(int argc, char** argv) {
       o.float16 = true;
     } else if (w == "--with-prior") {
       o.with_prior = true;
+    } else if (w == "--no-slice-flags") {
+      o.slice_occupancy = false;
+    } else if (w == "--format-version") {
+      const int64_t v =
+          parse_int(next_arg(i, argc, argv, "compress", w), "compress", "--format-version");
+      LNX_CHECK(v >= 1 && v <= kLnxVersion, "compress: --format-version got ", v,
+                ", expected 1 to ", kLnxVersion);
+      o.version = static_cast<uint32_t>(v);
     } else if (w == "--tables") {
       const std::string t = next_arg(i, argc, argv, "compress", w);
       LNX_CHECK(t == "auto" || t == "prior" || t == "histogram", "compress: --tables got '", t,
@@ -82,13 +114,17 @@ int compress_main(int argc, char** argv) {
   if (help || checkpoint.empty() || out.empty()) {
     std::cout
         << "usage: lilnetx compress --checkpoint FILE -o MODEL.lnx [--refit-steps N]\n"
-           "                        [--float16] [--with-prior] [--tables auto|prior|histogram]\n\n"
+           "                        [--float16] [--with-prior] [--tables auto|prior|histogram]\n"
+           "                        [--no-slice-flags] [--format-version N]\n\n"
            "Entropy codes a LilNetX checkpoint's integer latents into a .lnx file with its\n"
            "architecture, decoders, tables and float tensors (docs/format.md).\n"
            "  --refit-steps N  refit each prior to the frozen latents first (Adam, N steps)\n"
            "  --float16        store biases and batch-norm tensors as float16\n"
            "  --with-prior     also store the priors' parameters (not needed to decode)\n"
-           "  --tables         per-channel tables: the smaller of both (auto), or one kind\n";
+           "  --tables         per-channel tables: the smaller of both (auto), or one kind\n"
+           "  --no-slice-flags code every value, even where a flag per kernel slice first\n"
+           "                   (then only the non-zero slices' values) is smaller\n"
+           "  --format-version write an older layout (1 or 2) for older readers\n";
     return help ? 0 : 1;
   }
   const Compressed c = compress_checkpoint(checkpoint, o);
@@ -96,9 +132,11 @@ int compress_main(int argc, char** argv) {
   for (const GroupCompression& g : c.groups) {
     std::printf("%-8s prior %.0f B", g.name.c_str(), g.prior_bits_before / 8);
     if (o.refit_steps > 0) std::printf(" -> %.0f B refit", g.prior_bits / 8);
-    std::printf(", coded %.0f B + tables %.0f B (%lld prior, %lld histogram tables)\n",
+    std::printf(", coded %.0f B + tables %.0f B (%lld prior, %lld histogram tables)",
                 g.coded_bits / 8, g.table_bits / 8, static_cast<long long>(g.prior_tables),
                 static_cast<long long>(g.histogram_tables));
+    if (g.slice_occupancy) std::printf(", slice flags first (%.0f B without)", g.plain_bits / 8);
+    std::printf("\n");
   }
   std::printf("wrote %s: %lld bytes\n", out.c_str(),
               static_cast<long long>(std::filesystem::file_size(out)));
@@ -154,6 +192,8 @@ int inspect_main(int argc, char** argv) {
   const auto layers = latent_layers_by_name(*net.net.model);
   std::map<std::string, const LnxGroup*> groups;
   for (const LnxGroup& g : file.groups) groups[g.name] = &g;
+  std::map<std::string, const LnxGroupCode*> codes;
+  for (const LnxGroupCode& c : file.codes) codes[c.group] = &c;
 
   // Per layer: its ideal code length under the stored tables (a version-2 stream interleaves a
   // group's layers, so only a group's real bytes exist); per group: the real stream bytes.
@@ -176,8 +216,10 @@ int inspect_main(int argc, char** argv) {
     const LnxGroup& g = *groups.at(layer.group().name());
     GroupSums& s = sums[g.name];
     s.rows.insert(s.rows.end(), q.begin(), q.end());
-    double bits = 0;
-    for (size_t i = 0; i < q.size(); ++i) bits += g.tables[i % g.tables.size()].cost_bits(q[i]);
+    const auto code = codes.find(g.name);
+    const double bits = code != codes.end() && code->second->slice_occupancy
+                            ? slice_code_bits(q, code->second->occupancy, g.tables)
+                            : value_code_bits(q, g.tables);
     s.ideal_bits += bits;
     const std::vector<float> qf(q.begin(), q.end());
     const SparsityStats st =

@@ -140,7 +140,10 @@ void load_latents_v2(const LnxModel& file, const StateDict& sd,
     for (const auto& [name, t] : layers) total += t.numel();
     std::vector<int32_t> q;
     try {
-      q = rans_decode(c.stream.data(), c.stream.size(), total, file_groups.at(c.group)->tables);
+      const std::vector<FrequencyTable>& tables = file_groups.at(c.group)->tables;
+      q = c.slice_occupancy
+              ? rans_decode_slices(c.stream.data(), c.stream.size(), total, c.occupancy, tables)
+              : rans_decode(c.stream.data(), c.stream.size(), total, tables);
     } catch (const Error& e) {
       fail("lnx: ", where, ": ", e.what());
     }
@@ -192,6 +195,7 @@ Compressed compress_network(const Config& config, const DataShape& shape, const 
   f.arch = {config.dump(), shape.num_classes, shape.in_channels, shape.image_size};
   f.float16 = options.float16;
   std::map<std::string, std::vector<FrequencyTable>> tables;
+  std::map<std::string, FrequencyTable> occupancy;  // groups coded with slice flags
   for (const auto& g : groups.groups()) {
     GroupCompression gc;
     gc.name = g->name();
@@ -209,6 +213,18 @@ Compressed compress_network(const Config& config, const DataShape& shape, const 
     GroupTables gt = build_group_tables(rows, g->slice_size(), &g->prior(), options.tables);
     gc.coded_bits = gt.coded_bits;
     gc.table_bits = gt.table_bits;
+    gc.plain_bits = gt.coded_bits + gt.table_bits;
+    if (options.slice_occupancy && options.version >= 3) {
+      std::optional<OccupancyTables> occ =
+          build_occupancy_tables(rows, g->slice_size(), &g->prior(), options.tables);
+      if (occ && occ->total_bits() < gc.plain_bits) {
+        gc.slice_occupancy = true;
+        gc.coded_bits = occ->values.coded_bits + occ->flag_bits;
+        gc.table_bits = occ->values.table_bits + occ->flag_table_bits;
+        occupancy[g->name()] = std::move(occ->occupancy);
+        gt = std::move(occ->values);
+      }
+    }
     for (LnxTableKind k : gt.kinds)
       (k == LnxTableKind::Prior ? gc.prior_tables : gc.histogram_tables)++;
     LnxGroup lg;
@@ -233,8 +249,18 @@ Compressed compress_network(const Config& config, const DataShape& shape, const 
         const std::vector<int32_t> v = latent_integers(t, name);
         q.insert(q.end(), v.begin(), v.end());
       }
-      f.codes.push_back({g.name, static_cast<uint32_t>(layers.size()), layout_crc(layers),
-                         rans_encode(q, tables.at(g.name))});
+      LnxGroupCode code;
+      code.group = g.name;
+      code.layers = static_cast<uint32_t>(layers.size());
+      code.layout_crc = layout_crc(layers);
+      if (const auto occ = occupancy.find(g.name); occ != occupancy.end()) {
+        code.slice_occupancy = true;
+        code.occupancy = occ->second;
+        code.stream = rans_encode_slices(q, occ->second, tables.at(g.name));
+      } else {
+        code.stream = rans_encode(q, tables.at(g.name));
+      }
+      f.codes.push_back(std::move(code));
     }
     const auto floats = ordered_entries(sd, Part::Float, latents);
     f.float_block = {static_cast<uint32_t>(floats.size()), layout_crc(floats), {}};

@@ -22,15 +22,19 @@ struct CompressOptions {
   bool float16 = false;     // biases and batch-norm tensors as float16
   bool with_prior = false;  // store the prior's parameters (not needed to decode)
   TableSource tables = TableSource::Auto;
-  uint32_t version = kLnxVersion;  // 1 writes the old layout, for readers of version 1 only
+  uint32_t version = kLnxVersion;  // 1 and 2 write older layouts, for older readers
+  // Version 3: code a group's slice flags first where that makes it smaller (docs/format.md).
+  bool slice_occupancy = true;
 };
 
 struct GroupCompression {
   std::string name;
   double prior_bits = 0;         // self-information of the latents under the prior (after refit)
   double prior_bits_before = 0;  // before any refit
-  double coded_bits = 0;         // ideal code length under the chosen tables
+  double coded_bits = 0;         // ideal code length under the chosen tables (flags included)
   double table_bits = 0;
+  bool slice_occupancy = false;  // coded as slice flags, then the non-zero slices' values
+  double plain_bits = 0;         // coded + table bits without slice flags, for comparison
   int64_t prior_tables = 0, histogram_tables = 0;
 };
 

@@ -1,4 +1,4 @@
-// Writes the fuzzer's seed corpus: small .lnx files of a small CNN in both format versions, with
+// Writes the fuzzer's seed corpus: small .lnx files of a small CNN in every format version, with
 // float32 and float16 tensors, with and without the prior section.
 #include <filesystem>
 #include <iostream>
@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   const DataShape shape{3, 1, 28};
   const BuiltNetwork net = build_network_from_config(config, shape);
   int n = 0;
-  for (const uint32_t version : {1u, 2u})  // the reader opens both layouts
+  for (const uint32_t version : {1u, 2u, 3u})  // the reader opens every layout
     for (const bool half : {false, true})
       for (const bool prior : {false, true}) {
         CompressOptions o;
