@@ -2,7 +2,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
+#include "compress/entropy_model.h"
+#include "compress/latent_layers.h"
 #include "core/checkpoint_io.h"
 #include "core/random.h"
 #include "tools/trainer.h"
@@ -166,6 +170,78 @@ TEST_CASE("trainer reports bad configs and a diverging loss", "[trainer][errors]
                     Catch::Contains("/nonexistent"));
   Trainer diverge(Config::parse(c.dump(), {"--lr_schedule.arch_lr", "1e30"}), true);
   CHECK_THROWS_WITH(diverge.fit(), Catch::Contains("loss is") && Catch::Contains("step"));
+}
+
+TEST_CASE("fine-tuning with frozen latents keeps the coded size and sparsity", "[trainer]") {
+  TempDir tmp;
+  write_idx_split(tmp.path, "train", 64, 8);
+  write_idx_split(tmp.path, "t10k", 32, 9);
+  const Config vanilla = small_job(tmp.path, tmp.path / "first", 1);
+  const std::vector<std::string> lilnetx = {
+      "--network.vanilla",     "false", "--optimizer.name",    "adam",
+      "--lr_schedule.arch_lr", "0.01",  "--losses.reg_weight", "1e-3",
+      "--losses.gd.weights",   "1e-4",  "--losses.gd.modules", "['conv3x3']"};
+  Trainer first(Config::parse(vanilla.dump(), lilnetx), true);
+  first.fit();
+  const std::string trained = first.checkpoint_path();
+
+  std::vector<std::string> tune = lilnetx;
+  for (const char* kv : {"--trainer.epochs", "2", "--trainer.freeze_latents", "true",
+                         "--checkpoint.save_dir", "", "--checkpoint.init_from", ""})
+    tune.emplace_back(kv);
+  tune[tune.size() - 3] = (tmp.path / "tuned").string();
+  tune.back() = trained;
+  Trainer tuned(Config::parse(vanilla.dump(), tune), true);
+  CHECK(tuned.epoch() == 0);  // init_from takes the network, not the run's progress
+  // What the coded size and the sparsity depend on: the latents and the priors' parameters.
+  std::set<std::string> frozen_names;
+  for (const auto& [prefix, m] : tuned.model().named_modules()) {
+    const bool prior = dynamic_cast<EntropyModel*>(m) != nullptr;
+    const bool latent = dynamic_cast<LatentLayer*>(m) != nullptr;
+    for (const auto& [name, p] : m->named_parameters(false))
+      if (prior || (latent && name == "weight"))
+        frozen_names.insert(prefix.empty() ? name : prefix + "." + name);
+  }
+  auto snapshot = [&] {
+    std::map<std::string, std::vector<float>> values;
+    for (const auto& [name, t] : tuned.model().state_dict())
+      if (t.dtype() == DType::Float32) values[name] = t.to_vector<float>();
+    return values;
+  };
+  const auto before = snapshot();
+  const CompressionSummary size_before = tuned.compression_summary();
+  tuned.fit();
+  const auto after = snapshot();
+  int changed = 0, frozen = 0;
+  for (const auto& [name, v] : before) {
+    const bool same = v == after.at(name);
+    if (frozen_names.count(name) != 0) {
+      CHECK(same);
+      ++frozen;
+    } else if (!same) {
+      ++changed;
+    }
+  }
+  CHECK(frozen > 0);
+  CHECK(changed > 0);  // decoders, batch norm and biases did train
+  const CompressionSummary size_after = tuned.compression_summary();
+  CHECK(size_after.prior_kb == size_before.prior_kb);
+  CHECK(size_after.latents.slice_sparsity() == size_before.latents.slice_sparsity());
+
+  CHECK_THROWS_WITH(
+      Trainer(Config::parse(vanilla.dump(), {"--trainer.freeze_latents", "true"}), true),
+      Catch::Contains("trainer.freeze_latents") && Catch::Contains("network.vanilla: false"));
+  std::vector<std::string> missing = lilnetx;
+  missing.insert(missing.end(), {"--checkpoint.init_from", "/nonexistent/ck.safetensors",
+                                 "--checkpoint.save_dir", (tmp.path / "m").string()});
+  CHECK_THROWS_WITH(
+      Trainer(Config::parse(vanilla.dump(), missing), true),
+      Catch::Contains("checkpoint.init_from") && Catch::Contains("/nonexistent/ck.safetensors"));
+  CHECK_THROWS_WITH(
+      Trainer(Config::parse(vanilla.dump(), {"--checkpoint.init_from", trained,
+                                             "--checkpoint.save_dir", (tmp.path / "v").string()}),
+              true),
+      Catch::Contains("checkpoint.init_from") && Catch::Contains("network.*"));
 }
 
 TEST_CASE("the epoch log's time left reads in minutes, then hours", "[trainer]") {

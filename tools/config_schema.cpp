@@ -14,6 +14,10 @@ const std::vector<KeySpec>& schema() {
       {"trainer.max_batches", Type::Int, "-1",
        "batches per training epoch, -1 for the whole dataset (for debugging)"},
       {"trainer.eval_every", Type::Int, "1", "evaluate every N epochs (and after the last)"},
+      {"trainer.freeze_latents", Type::Bool, "false",
+       "LilNetX: train only decoders, batch norm and biases; latents and priors stay as they "
+       "are, so the coded size and the sparsity cannot change (a fine-tuning stage, with "
+       "checkpoint.init_from)"},
 
       {"lr_schedule.arch_lr", Type::Float, "0.01",
        "peak learning rate of the network (latents, decoders, batch norm, biases)"},
@@ -122,6 +126,10 @@ const std::vector<KeySpec>& schema() {
       {"checkpoint.resume_path", Type::String, "''",
        "checkpoint to resume from; empty: save_dir/filename"},
       {"checkpoint.resume", Type::Bool, "false", "resume when the checkpoint exists"},
+      {"checkpoint.init_from", Type::String, "''",
+       "start from this checkpoint's network (weights, latents, decoders, priors, batch-norm "
+       "statistics) with a fresh optimizer, schedule and epoch count; a resumable checkpoint in "
+       "save_dir takes precedence"},
       {"checkpoint.stop_if_complete", Type::Bool, "true",
        "do nothing when the checkpoint already finished all epochs"},
       {"checkpoint.clear_if_exists", Type::Bool, "false", "empty save_dir before training"},

@@ -64,8 +64,10 @@ ParamSplit split_parameters(Module& model) {
   return s;
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const Config& c, Module& model) {
-  const ParamSplit split = split_parameters(model);
+// freeze_latents leaves the latents out: they get no updates (and no gradients).
+std::unique_ptr<Optimizer> make_optimizer(const Config& c, Module& model, bool freeze_latents) {
+  ParamSplit split = split_parameters(model);
+  if (freeze_latents) split.latents.clear();
   const double lr = c.get<double>("lr_schedule.arch_lr");
   LNX_CHECK(lr > 0, "lr_schedule.arch_lr: got ", lr, ", expected a positive learning rate");
   const double wd_w = c.get<double>("losses.wd.weights"), wd_bn = c.get<double>("losses.wd.bn"),
@@ -210,8 +212,18 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
     oc.decay_groups = c.get<std::vector<std::string>>("losses.wd.modules");
     objective_ = std::make_unique<LilnetxObjective>(*groups_, oc);
   }
+  freeze_latents_ = c.get<bool>("trainer.freeze_latents");
+  LNX_CHECK(!freeze_latents_ || groups_,
+            "trainer.freeze_latents: true needs a LilNetX network (network.vanilla: false); "
+            "a float network has no latents to freeze");
   model_->to(device_);
-  optimizer_ = make_optimizer(c, *model_);
+  if (freeze_latents_) {
+    // Everything the coded size and the sparsity depend on: the latents and their priors.
+    const ParamSplit split = split_parameters(*model_);
+    for (Variable v : split.latents) v.set_requires_grad(false);
+    for (Variable v : split.priors) v.set_requires_grad(false);
+  }
+  optimizer_ = make_optimizer(c, *model_, freeze_latents_);
   if (groups_) {
     const double prob_lr = c.get<double>("lr_schedule.prob_lr");
     LNX_CHECK(prob_lr > 0, "lr_schedule.prob_lr: got ", prob_lr, ", expected a positive rate");
@@ -222,11 +234,32 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   schedule_ = make_lr_schedule(c);
 
   const std::string resume_path = c.get<std::string>("checkpoint.resume_path");
+  const std::string init_path = c.get<std::string>("checkpoint.init_from");
   if (!resume_path.empty()) {
     load(resume_path);
   } else if (c.get<bool>("checkpoint.resume") && fs::exists(checkpoint_path())) {
     load(checkpoint_path());
+  } else if (!init_path.empty()) {
+    init_from(init_path);
   }
+}
+
+void Trainer::init_from(const std::string& path) {
+  LNX_CHECK(fs::exists(path), "checkpoint.init_from: '", path,
+            "' not found, expected a checkpoint written by lilnetx train");
+  const Checkpoint ck = load_checkpoint(path);
+  StateDict state;
+  for (const auto& [name, t] : ck.model) state.insert(name, t);
+  try {
+    model_->load_state_dict(state, true);
+  } catch (const std::exception& e) {
+    throw Error(str("checkpoint.init_from: '", path,
+                    "' does not fit the network of this config (network.* must match the run "
+                    "that wrote it): ",
+                    e.what()));
+  }
+  print(str("trainer: starting from the network of ", path, " (epoch ", ck.get_int("epoch"),
+            "), fresh optimizer and schedule"));
 }
 
 Trainer::~Trainer() = default;
@@ -271,7 +304,7 @@ EpochResult Trainer::train_epoch() {
     const Tensor labels = batch->labels.to(device_);                 // (N,)
     const Variable logits = model_->forward(Variable(images));
     Variable loss = cross_entropy(logits, labels);
-    if (objective_) {
+    if (objective_ && !freeze_latents_) {
       const ObjectiveTerms terms = objective_->compute(true, rate_scale(it, iters), nullptr);
       loss = add(loss, terms.total);
       bits_sum += terms.bits;
@@ -283,11 +316,12 @@ EpochResult Trainer::train_epoch() {
               "last checkpoint (",
               checkpoint_path(), ") is intact");
     optimizer_->zero_grad();
-    if (prior_optimizer_) prior_optimizer_->zero_grad();
+    const bool step_priors = prior_optimizer_ && !freeze_latents_;
+    if (step_priors) prior_optimizer_->zero_grad();
     loss.backward();
     if (clip > 0) clip_grad_norm(optimizer_->parameters(), clip);
     optimizer_->step();
-    if (prior_optimizer_) prior_optimizer_->step();
+    if (step_priors) prior_optimizer_->step();
     const int64_t n = images.size(0);
     loss_sum += lv * static_cast<double>(n);
     correct += topk_accuracy(logits.data(), labels, 1) * static_cast<double>(n);
@@ -350,6 +384,7 @@ CompressionSummary Trainer::compression_summary() const {
   const CompressionReport r = compression_report(*groups_);
   s.prior_kb = r.prior_bytes / 1000;
   s.empirical_kb = r.empirical_bytes / 1000;
+  s.slice_flag_kb = r.slice_flag_bytes / 1000;
   s.latents = r.latents;
   s.weights = r.weights;
   return s;
@@ -383,9 +418,9 @@ void Trainer::log_epoch(const EpochResult& r) const {
   const CompressionSummary& cs = r.compression;
   if (r.compressed) {
     std::snprintf(line, sizeof line,
-                  "  size %.1f KB (prior) / %.1f KB (fitted tables), slice sparsity %.1f%%, "
-                  "zero weights %.1f%%, FLOPs %.2f M -> %.2f M (%.2fx)",
-                  cs.prior_kb, cs.empirical_kb, 100 * cs.latents.slice_sparsity(),
+                  "  size %.1f KB (prior) / %.1f KB (fitted tables) / %.1f KB (slice flags), "
+                  "slice sparsity %.1f%%, zero weights %.1f%%, FLOPs %.2f M -> %.2f M (%.2fx)",
+                  cs.prior_kb, cs.empirical_kb, cs.slice_flag_kb, 100 * cs.latents.slice_sparsity(),
                   100 * cs.latents.element_sparsity(), cs.latents.dense_flops / 1e6,
                   cs.latents.sparse_flops / 1e6, cs.latents.flops_reduction());
     print(line);
@@ -401,9 +436,10 @@ void Trainer::log_epoch(const EpochResult& r) const {
     j["test_top5"] = r.test.top5;
   }
   if (r.compressed) {
-    j["train_bits"] = r.train_bits;
+    if (!freeze_latents_) j["train_bits"] = r.train_bits;  // frozen runs compute no rate
     j["size_prior_kb"] = cs.prior_kb;
     j["size_fitted_kb"] = cs.empirical_kb;
+    j["size_slice_flags_kb"] = cs.slice_flag_kb;
     for (const auto& [prefix, st] : {std::pair{"latent", cs.latents}, {"weight", cs.weights}}) {
       j[str(prefix, "_element_sparsity")] = st.element_sparsity();
       j[str(prefix, "_slice_sparsity")] = st.slice_sparsity();

@@ -27,8 +27,9 @@ struct EvalResult {
 };
 
 struct CompressionSummary {
-  double prior_kb = 0;      // estimated size of the latents under the learned priors
-  double empirical_kb = 0;  // with per-channel tables fitted to the latents present
+  double prior_kb = 0;       // estimated size of the latents under the learned priors
+  double empirical_kb = 0;   // with per-channel tables fitted to the latents present
+  double slice_flag_kb = 0;  // the same with a flag per slice first, as .lnx files code them
   SparsityStats latents, weights;
 };
 
@@ -92,6 +93,7 @@ class Trainer {
 
  private:
   void print(const std::string& line) const;
+  void init_from(const std::string& path);
   void log_epoch(const EpochResult& r) const;
 
   Config config_;
@@ -108,6 +110,7 @@ class Trainer {
   int64_t epoch_ = 0;  // epochs completed
   double best_top1_ = 0;
   int64_t max_batches_ = -1;
+  bool freeze_latents_ = false;  // trainer.freeze_latents: no rate/sparsity terms, no prior steps
 };
 
 }  // namespace lnx::tools
