@@ -166,7 +166,7 @@ int bench_main(int argc, char** argv) {
     bench_net(batch, width, reps, mode, lilnetx, device);
   if (what == "resnet20" && !checkpoint.empty()) bench_net_checkpoint(checkpoint, batch, reps);
   if (what == "data") bench_data(data_root, workers);
-  if (what == "sparse" && model.empty()) bench_sparse(reps, 0);
+  if (what == "sparse" && model.empty()) bench_sparse(reps, 0, width);
   if (what == "sparse" && !model.empty()) bench_sparse_model(model, reps);
   if (what == "coder") bench_coder(reps);
   rusage ru{};

@@ -57,33 +57,37 @@ int64_t pick(int64_t n, Generator& gen) {
 }  // namespace
 
 std::vector<SparseKernelRow> bench_sparse_kernels(int batch, double fraction, int reps,
-                                                  uint64_t seed) {
+                                                  uint64_t seed, int width) {
   struct Shape3 {
     int64_t c, o, hw, stride;
   };
   // ResNet-20's 3x3 convolutions: the stem, each stage's body, the two downsampling entries.
-  const Shape3 shapes[] = {{3, 16, 32, 1},  {16, 16, 32, 1}, {16, 32, 32, 2},
-                           {32, 32, 16, 1}, {32, 64, 16, 2}, {64, 64, 8, 1}};
+  const int64_t w = width;
+  const Shape3 shapes[] = {{3, 16 * w, 32, 1},      {16 * w, 16 * w, 32, 1},
+                           {16 * w, 32 * w, 32, 2}, {32 * w, 32 * w, 16, 1},
+                           {32 * w, 64 * w, 16, 2}, {64 * w, 64 * w, 8, 1}};
   Generator gen(seed);
   std::vector<SparseKernelRow> rows;
   for (const Shape3& s : shapes) {
     const Tensor x = normal({batch, s.c, s.hw, s.hw}, 0, 1, &gen);
-    const Tensor w = normal({s.o, s.c, 3, 3}, 0, 1, &gen);
-    zero_random_slices(w, fraction, gen);
+    const Tensor wt = normal({s.o, s.c, 3, 3}, 0, 1, &gen);
+    zero_random_slices(wt, fraction, gen);
     Conv2dParams p;
     p.stride_h = p.stride_w = s.stride;
     p.pad_h = p.pad_w = 1;
-    const SparsityStats st = measure_sparsity(w, (s.hw / s.stride) * (s.hw / s.stride));
-    const SparseConvWeights packed = pack_sparse_conv(w);
+    const SparsityStats st = measure_sparsity(wt, (s.hw / s.stride) * (s.hw / s.stride));
+    const SparseConvWeights packed = pack_sparse_conv(wt);
     const Tensor b = zeros({s.o});
     SparseKernelRow r;
     r.shape = std::to_string(s.c) + "->" + std::to_string(s.o) + " " + std::to_string(s.hw) + "x" +
               std::to_string(s.hw) + " s" + std::to_string(s.stride);
     r.fraction = fraction;
     r.flops_ratio = st.flops_reduction();
+    r.picks_sparse =
+        slice_skipping_pays((s.hw / s.stride) * (s.hw / s.stride), 1.0 - st.slice_sparsity());
     std::vector<double> mins;
     const std::vector<double> med =
-        interleaved_medians({[&] { ops::conv2d(x, w, b, p); },
+        interleaved_medians({[&] { ops::conv2d(x, wt, b, p); },
                              [&] { sparse_conv2d(x, packed, b, Tensor(), p, false); }},
                             2, reps, &mins);
     r.dense_ms = med[0];
@@ -175,19 +179,27 @@ void bench_sparse_model(const std::string& path, int reps) {
   std::printf("(%d threads; compare ratios within this run)\n", num_threads());
 }
 
-void bench_sparse(int reps, uint64_t seed) {
+void bench_sparse(int reps, uint64_t seed, int width) {
   const double fractions[] = {0.5, 0.7, 0.9};
+  // The kernel table brackets slice_skipping_pays's crossovers (densities 0.25-0.75).
+  const double kernel_fractions[] = {0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
   std::printf(
-      "slice-sparse 3x3 convolutions of ResNet-20, batch 128 (ms; efficiency = speed-up "
-      "/ FLOPs reduction)\n");
-  std::printf("%-18s %6s %7s %9s %9s %8s %6s %10s\n", "shape", "zero", "flops/", "dense", "sparse",
-              "speedup", "eff", "eff(min)");
-  for (const double f : fractions)
-    for (const SparseKernelRow& r : bench_sparse_kernels(128, f, 4 * reps, seed))
-      std::printf("%-18s %6.2f %7.2f %9.3f %9.3f %8.2f %6.2f %10.2f\n", r.shape.c_str(), r.fraction,
-                  r.flops_ratio, r.dense_ms, r.sparse_ms, r.dense_ms / r.sparse_ms,
+      "slice-sparse 3x3 convolutions of ResNet-20 (width %d), batch 128 (ms; efficiency = "
+      "speed-up / FLOPs reduction; picks: the kernel training takes, slice_skipping_pays)\n",
+      width);
+  std::printf("%-20s %6s %7s %9s %9s %8s %6s %10s %7s\n", "shape", "zero", "flops/", "dense",
+              "sparse", "speedup", "eff", "eff(min)", "picks");
+  for (const double f : kernel_fractions)
+    for (const SparseKernelRow& r : bench_sparse_kernels(128, f, 4 * reps, seed, width))
+      std::printf("%-20s %6.2f %7.2f %9.3f %9.3f %8.2f %6.2f %10.2f %7s\n", r.shape.c_str(),
+                  r.fraction, r.flops_ratio, r.dense_ms, r.sparse_ms, r.dense_ms / r.sparse_ms,
                   r.dense_ms / r.sparse_ms / r.flops_ratio,
-                  r.dense_min_ms / r.sparse_min_ms / r.flops_ratio);
+                  r.dense_min_ms / r.sparse_min_ms / r.flops_ratio,
+                  r.picks_sparse ? "sparse" : "dense");
+  if (width != 1) {
+    std::printf("(%d threads; networks are timed at width 1 only)\n", num_threads());
+    return;
+  }
   for (const auto& [name, title, batches] :
        {std::tuple<const char*, const char*, std::vector<int>>{"resnet20", "ResNet-20", {1, 128}},
         {"vgg16_bn", "VGG-16-BN", {1, 32}}}) {

@@ -18,11 +18,13 @@ struct SparseKernelRow {
   double flops_ratio = 0;                      // dense MACs / non-zero-slice MACs
   double dense_ms = 0, sparse_ms = 0;          // medians
   double dense_min_ms = 0, sparse_min_ms = 0;  // fastest runs
+  bool picks_sparse = false;                   // what training's slice_skipping_pays chooses
 };
-// Every distinct 3x3 convolution shape of ResNet-20 (width 1) at `batch`, slices zeroed at random
-// with probability `fraction`: the dense kernel against the slice-sparse one.
+// Every distinct 3x3 convolution shape of ResNet-20 (channel multiplier `width`) at `batch`,
+// slices zeroed at random with probability `fraction`: the dense kernel (ops::conv2d: Winograd
+// for 64+ channels at stride 1) against the slice-sparse one.
 std::vector<SparseKernelRow> bench_sparse_kernels(int batch, double fraction, int reps,
-                                                  uint64_t seed);
+                                                  uint64_t seed, int width = 1);
 
 struct SparseNetRow {
   double fraction = 0;  // slices zeroed at random (before the whole channels)
@@ -43,8 +45,9 @@ SparseNetRow time_sparse_plans(const ModulePtr& net, int batch, int reps, Genera
 // The trained network of a .lnx file at batch 1 and 128: `lilnetx bench sparse --model F`.
 void bench_sparse_model(const std::string& path, int reps);
 
-// Prints the kernel table and each network's for fractions 0.5, 0.7, 0.9 (ResNet-20 at batch 1 and
+// Prints the kernel table (ResNet-20's shapes at `width`, with the path slice_skipping_pays
+// picks) and, at width 1, each network's for fractions 0.5, 0.7, 0.9 (ResNet-20 at batch 1 and
 // 128, VGG-16-BN at 1 and 32); what the subcommand runs.
-void bench_sparse(int reps, uint64_t seed);
+void bench_sparse(int reps, uint64_t seed, int width = 1);
 
 }  // namespace lnx::tools

@@ -603,9 +603,18 @@ Tensor sparse_conv2d(const Tensor& x, const SparseConvWeights& w, const Tensor& 
 
 bool slice_skipping_pays(int64_t out_pixels, double density) {
   // Crossovers measured on whole batches of 128 (ResNet-20 shapes at widths 1 and 4, two
-  // threads, random slices): below these densities the sparse kernel took at most 0.9-0.95 of
-  // the dense kernel's time. At 32x32 it is weakest: the dense kernel runs there near the FMA
-  // peak, while the sparse one loads and stores its accumulators for every slice (at full
+  // threads, random slices), per host: they differ by vendor. Where they differ at width 1 (the
+  // 32x32 and 16x16 layers, dense on the direct kernel) the slice kernel's sums equal the
+  // direct kernel's bit for bit, so the choice changes only speed.
+  // Intel Xeon (Emerald Rapids, `lilnetx bench sparse --width 1` and `--width 4`, 2026-12-03):
+  // the slice kernel beat the dense one (direct, or Winograd for 64+ channels) on every shape
+  // from density 0.7 down, 1.0-1.9x there; a training step of a 65%-sparse ResNet-20 took 4%
+  // less time than with the AMD crossovers (docs/benchmarks.md).
+  static const bool intel = __builtin_cpu_is("intel");
+  if (intel) return density <= (out_pixels >= 256 ? 0.7 : 0.75);
+  // AMD EPYC (Zen 5, 2026-11-29): below these densities the sparse kernel took at most 0.9-0.95
+  // of the dense kernel's time. At 32x32 it is weakest: the dense kernel runs there near the
+  // FMA peak, while the sparse one loads and stores its accumulators for every slice (at full
   // density 1.3-1.5x the dense time, against 1.0-1.3x on smaller images).
   if (out_pixels >= 1024) return density <= 0.35;
   if (out_pixels >= 256) return density <= 0.6;
