@@ -70,8 +70,10 @@ struct LnxGroupCode {
   uint32_t layers = 0;
   uint32_t layout_crc = 0;  // CRC-32 of the layers' names and shapes (lnx_layout_crc)
   bool slice_occupancy = false;
-  FrequencyTable occupancy;     // the flags' table, with slice_occupancy
-  std::vector<uint8_t> stream;  // element i of the concatenation uses table i % channels
+  FrequencyTable occupancy;  // the flags' table, with slice_occupancy
+  // Without slice flags element i of the concatenation uses table i % channels; with them,
+  // rans_encode_slices's layout.
+  std::vector<uint8_t> stream;
 };
 
 // Version 2: the float tensors' values, in the architecture's state-dict order, without names

@@ -253,6 +253,8 @@ int inspect_main(int argc, char** argv) {
     }
     int64_t table_bytes = 0;
     for (const FrequencyTable& t : g.tables) table_bytes += lnx_table_bytes(t);
+    if (const auto code = codes.find(g.name); code != codes.end() && code->second->slice_occupancy)
+      table_bytes += lnx_table_bytes(code->second->occupancy);
     const double entropy = s.rows.empty() ? 0 : empirical_bits(s.rows, g.channels);
     std::printf("%-8s %12s %12.1f %12.1f %12lld %8.3f%% %8lld\n", g.name.c_str(), prior.c_str(),
                 entropy / 8, s.ideal_bits / 8, static_cast<long long>(s.coded),
@@ -263,6 +265,12 @@ int inspect_main(int argc, char** argv) {
   }
   if (file.priors.empty())
     std::printf("(prior B: the file holds no prior; compress --with-prior)\n");
+  for (const LnxGroupCode& c : file.codes)
+    if (c.slice_occupancy)
+      std::printf(
+          "(%s: coded with a flag per slice first; entropy B is of the values alone, "
+          "without flags, and can exceed ideal B)\n",
+          c.group.c_str());
 
   std::map<std::string, uint64_t> by_tag;
   uint64_t size = file.header_bytes;
