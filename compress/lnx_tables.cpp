@@ -5,6 +5,7 @@
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
+#include "compress/range_coder.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "layers/optim/adam.h"
@@ -126,10 +127,11 @@ std::optional<OccupancyTables> build_occupancy_tables(const std::vector<int32_t>
   if (channels == 1) return std::nullopt;
   std::vector<int32_t> flags, nonzero_rows;  // (M,), (M', C)
   for (size_t r = 0; r < rows.size(); r += channels) {
-    const auto begin = rows.begin() + static_cast<int64_t>(r);
-    const bool nonzero = std::any_of(begin, begin + channels, [](int32_t v) { return v != 0; });
+    const bool nonzero = slice_nonzero(rows.data() + r, static_cast<size_t>(channels));
     flags.push_back(nonzero ? 1 : 0);
-    if (nonzero) nonzero_rows.insert(nonzero_rows.end(), begin, begin + channels);
+    if (nonzero)
+      nonzero_rows.insert(nonzero_rows.end(), rows.begin() + static_cast<int64_t>(r),
+                          rows.begin() + static_cast<int64_t>(r) + channels);
   }
   if (nonzero_rows.empty() || nonzero_rows.size() == rows.size()) return std::nullopt;
   OccupancyTables o;

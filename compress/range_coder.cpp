@@ -72,15 +72,15 @@ std::vector<uint16_t> build_lookup(const FrequencyTable& t) {
   return lut;
 }
 
-// rANS encodes backwards: values[i] with *table_of[i], last value first.
-std::vector<uint8_t> encode_sequence(const std::vector<int32_t>& values,
-                                     const std::vector<const FrequencyTable*>& table_of) {
+// rANS encodes backwards: values[i] with table_of(i), last value first.
+template <typename TableOf>
+std::vector<uint8_t> encode_sequence(const std::vector<int32_t>& values, TableOf table_of) {
   std::vector<uint8_t> out;  // bytes in emission order; reversed at the end
   out.reserve(values.size() / 2 + 16);
   uint32_t x = kRansLow;
   std::vector<Symbol> syms;
   for (size_t i = values.size(); i-- > 0;) {
-    value_symbols(values[i], *table_of[i], syms);
+    value_symbols(values[i], table_of(i), syms);
     for (auto it = syms.rbegin(); it != syms.rend(); ++it) {
       const uint32_t x_max = ((kRansLow >> kFreqPrecision) << 8) * it->freq;
       while (x >= x_max) {
@@ -138,9 +138,35 @@ std::vector<const FrequencyTable*> pointers(const std::vector<FrequencyTable>& t
 std::vector<uint8_t> rans_encode(const std::vector<int32_t>& values,
                                  const std::vector<FrequencyTable>& tables) {
   LNX_CHECK(!tables.empty(), "rans_encode: no frequency tables given");
-  std::vector<const FrequencyTable*> table_of(values.size());
-  for (size_t i = 0; i < values.size(); ++i) table_of[i] = &tables[i % tables.size()];
-  return encode_sequence(values, table_of);
+  return encode_sequence(
+      values, [&](size_t i) -> const FrequencyTable& { return tables[i % tables.size()]; });
+}
+
+bool slice_nonzero(const int32_t* row, size_t n) {
+  return std::any_of(row, row + n, [](int32_t v) { return v != 0; });
+}
+
+double rans_ideal_bits(const std::vector<int32_t>& values,
+                       const std::vector<FrequencyTable>& tables) {
+  LNX_CHECK(!tables.empty(), "rans_ideal_bits: no frequency tables given");
+  double bits = 0;
+  for (size_t i = 0; i < values.size(); ++i) bits += tables[i % tables.size()].cost_bits(values[i]);
+  return bits;
+}
+
+double rans_slices_ideal_bits(const std::vector<int32_t>& values, const FrequencyTable& occupancy,
+                              const std::vector<FrequencyTable>& tables) {
+  const size_t c = tables.size();
+  LNX_CHECK(c > 0 && values.size() % c == 0, "rans_slices_ideal_bits: ", values.size(),
+            " values do not form rows of ", c, " (one per table)");
+  double bits = 0;
+  for (size_t r = 0; r < values.size(); r += c) {
+    const bool nonzero = slice_nonzero(values.data() + r, c);
+    bits += occupancy.cost_bits(nonzero ? 1 : 0);
+    if (nonzero)
+      for (size_t k = 0; k < c; ++k) bits += tables[k].cost_bits(values[r + k]);
+  }
+  return bits;
 }
 
 std::vector<int32_t> rans_decode(const uint8_t* data, size_t size, int64_t count,
@@ -164,8 +190,7 @@ std::vector<uint8_t> rans_encode_slices(const std::vector<int32_t>& values,
   std::vector<int32_t> seq;
   std::vector<const FrequencyTable*> table_of;
   for (size_t r = 0; r < values.size(); r += c) {
-    const bool nonzero =
-        std::any_of(values.begin() + r, values.begin() + r + c, [](int32_t v) { return v != 0; });
+    const bool nonzero = slice_nonzero(values.data() + r, c);
     seq.push_back(nonzero ? 1 : 0);
     table_of.push_back(&occupancy);
     if (!nonzero) continue;
@@ -174,7 +199,7 @@ std::vector<uint8_t> rans_encode_slices(const std::vector<int32_t>& values,
       table_of.push_back(&tables[k]);
     }
   }
-  return encode_sequence(seq, table_of);
+  return encode_sequence(seq, [&](size_t i) -> const FrequencyTable& { return *table_of[i]; });
 }
 
 std::vector<int32_t> rans_decode_slices(const uint8_t* data, size_t size, int64_t count,

@@ -23,6 +23,16 @@ std::vector<uint8_t> rans_encode(const std::vector<int32_t>& values,
 std::vector<int32_t> rans_decode(const uint8_t* data, size_t size, int64_t count,
                                  const std::vector<FrequencyTable>& tables);
 
+// Whether a row (kernel slice) of n values holds a non-zero one: the flag the slice code writes.
+bool slice_nonzero(const int32_t* row, size_t n);
+
+// Ideal code lengths in bits (escapes and bypass bits included) of what rans_encode and
+// rans_encode_slices write with these tables; the streams exceed them by a few bytes.
+double rans_ideal_bits(const std::vector<int32_t>& values,
+                       const std::vector<FrequencyTable>& tables);
+double rans_slices_ideal_bits(const std::vector<int32_t>& values, const FrequencyTable& occupancy,
+                              const std::vector<FrequencyTable>& tables);
+
 // values: whole rows of tables.size(). Row r's flag uses `occupancy`; its values, when any is
 // non-zero, tables[c] for column c.
 std::vector<uint8_t> rans_encode_slices(const std::vector<int32_t>& values,

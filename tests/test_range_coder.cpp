@@ -131,6 +131,8 @@ TEST_CASE("slice flags round-trip and price an empty slice at its flag", "[coder
                            occupancy, tables) == values);
   // Its length is the flags' code length plus the non-zero slices' values, to the coder's slack.
   const double ideal = (ideal_bits(flags, {occupancy}) + ideal_bits(nonzero, tables)) / 8.0;
+  CHECK(rans_slices_ideal_bits(values, occupancy, tables) == Approx(8 * ideal));
+  CHECK(rans_ideal_bits(values, tables) > 8 * ideal);  // the empty slices' zeros, one by one
   INFO("coded " << stream.size() << " bytes, ideal " << ideal);
   CHECK(static_cast<double>(stream.size()) <= ideal * 1.005 + 8);
   CHECK(static_cast<double>(stream.size()) >= ideal - 1);

@@ -186,11 +186,9 @@ TEST_CASE("fine-tuning with frozen latents keeps the coded size and sparsity", "
   const std::string trained = first.checkpoint_path();
 
   std::vector<std::string> tune = lilnetx;
-  for (const char* kv : {"--trainer.epochs", "2", "--trainer.freeze_latents", "true",
-                         "--checkpoint.save_dir", "", "--checkpoint.init_from", ""})
-    tune.emplace_back(kv);
-  tune[tune.size() - 3] = (tmp.path / "tuned").string();
-  tune.back() = trained;
+  tune.insert(tune.end(),
+              {"--trainer.epochs", "2", "--trainer.freeze_latents", "true", "--checkpoint.save_dir",
+               (tmp.path / "tuned").string(), "--checkpoint.init_from", trained});
   Trainer tuned(Config::parse(vanilla.dump(), tune), true);
   CHECK(tuned.epoch() == 0);  // init_from takes the network, not the run's progress
   // What the coded size and the sparsity depend on: the latents and the priors' parameters.

@@ -1,5 +1,4 @@
 // `lilnetx compress`, `lilnetx decompress` and `lilnetx inspect`: .lnx files (docs/format.md).
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +8,7 @@
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
+#include "compress/range_coder.h"
 #include "compress/sparsity_stats.h"
 #include "core/ops.h"
 #include "core/safetensors.h"
@@ -43,29 +43,6 @@ double empirical_bits(const std::vector<int32_t>& rows, int64_t c) {
     std::map<int32_t, int64_t> hist;
     for (int64_t i = 0; i < m; ++i) hist[rows[i * c + ch]]++;
     for (const auto& [v, n] : hist) bits -= static_cast<double>(n) * std::log2(double(n) / m);
-  }
-  return bits;
-}
-
-// Ideal code length of q under tables[i % C], as rans_encode codes it.
-double value_code_bits(const std::vector<int32_t>& q, const std::vector<FrequencyTable>& tables) {
-  double bits = 0;
-  for (size_t i = 0; i < q.size(); ++i) bits += tables[i % tables.size()].cost_bits(q[i]);
-  return bits;
-}
-
-// The same as rans_encode_slices codes it: a flag per slice, the values of non-zero slices.
-double slice_code_bits(const std::vector<int32_t>& q, const FrequencyTable& occupancy,
-                       const std::vector<FrequencyTable>& tables) {
-  const size_t c = tables.size();
-  double bits = 0;
-  for (size_t r = 0; r + c <= q.size(); r += c) {
-    const auto row = q.begin() + static_cast<int64_t>(r);
-    const bool nonzero =
-        std::any_of(row, row + static_cast<int64_t>(c), [](int32_t v) { return v != 0; });
-    bits += occupancy.cost_bits(nonzero ? 1 : 0);
-    if (nonzero)
-      for (size_t k = 0; k < c; ++k) bits += tables[k].cost_bits(row[static_cast<int64_t>(k)]);
   }
   return bits;
 }
@@ -218,8 +195,8 @@ int inspect_main(int argc, char** argv) {
     s.rows.insert(s.rows.end(), q.begin(), q.end());
     const auto code = codes.find(g.name);
     const double bits = code != codes.end() && code->second->slice_occupancy
-                            ? slice_code_bits(q, code->second->occupancy, g.tables)
-                            : value_code_bits(q, g.tables);
+                            ? rans_slices_ideal_bits(q, code->second->occupancy, g.tables)
+                            : rans_ideal_bits(q, g.tables);
     s.ideal_bits += bits;
     const std::vector<float> qf(q.begin(), q.end());
     const SparsityStats st =
