@@ -359,9 +359,13 @@ LnxGroupCode read_code(Reader& r, uint32_t version) {
   return c;
 }
 
-std::vector<uint8_t> float_block_payload(const LnxFloatBlock& b, bool half) {
+std::vector<uint8_t> float_block_payload(const LnxFloatBlock& b, bool half, uint32_t version) {
   Writer w;
   w.u8(half ? 1 : 0);
+  LNX_CHECK(version >= 4 || !b.folded_batch_norm,
+            "write_lnx: the float tensors fold batch norm, which needs format version 4, not ",
+            version);
+  if (version >= 4) w.u8(b.folded_batch_norm ? 1 : 0);
   w.u32(b.tensors);
   w.u32(b.layout_crc);
   w.u64(b.values.size());
@@ -369,8 +373,14 @@ std::vector<uint8_t> float_block_payload(const LnxFloatBlock& b, bool half) {
   return std::move(w.buffer());
 }
 
-LnxFloatBlock read_float_block_v2(Reader& r, bool half) {
+LnxFloatBlock read_float_block(Reader& r, bool half, uint32_t version) {
   LnxFloatBlock b;
+  if (version >= 4) {
+    const uint8_t form = r.u8("batch-norm form");
+    if (form > 1)
+      r.bad(str("batch-norm form ", int(form), ", expected 0 (as trained) or 1 (folded)"));
+    b.folded_batch_norm = form == 1;
+  }
   b.tensors = r.u32("tensor count");
   b.layout_crc = r.u32("layout checksum");
   const uint64_t n = r.u64("value count");
@@ -464,9 +474,9 @@ std::vector<uint8_t> write_lnx(const LnxModel& m) {
   for (const LnxLatent& l : m.latents) write_section(w, LnxSection::Latent, latent_payload(l));
   for (const LnxGroupCode& c : m.codes)
     write_section(w, LnxSection::Code, code_payload(c, m.version));
-  write_section(
-      w, LnxSection::Floats,
-      v1 ? floats_payload(m.floats, m.float16) : float_block_payload(m.float_block, m.float16));
+  write_section(w, LnxSection::Floats,
+                v1 ? floats_payload(m.floats, m.float16)
+                   : float_block_payload(m.float_block, m.float16, m.version));
   if (!m.priors.empty()) write_section(w, LnxSection::Prior, floats_payload(m.priors, false));
   return std::move(w.buffer());
 }
@@ -546,7 +556,7 @@ LnxModel read_lnx(const uint8_t* data, size_t size, const LnxReadOptions& option
         if (m.version == 1)
           m.floats = read_tensors(r, m.float16);
         else
-          m.float_block = read_float_block_v2(r, m.float16);
+          m.float_block = read_float_block(r, m.float16, m.version);
         have_floats = true;
         break;
       }

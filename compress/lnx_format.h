@@ -16,7 +16,7 @@ namespace lnx {
 
 inline constexpr char kLnxMagic[4] = {'L', 'N', 'X', '\x1a'};
 // The layout this program writes; it reads every version from 1 up to it.
-inline constexpr uint32_t kLnxVersion = 3;
+inline constexpr uint32_t kLnxVersion = 4;
 
 // Section tags, four ASCII bytes read as a little-endian u32.
 enum class LnxSection : uint32_t {
@@ -78,9 +78,12 @@ struct LnxGroupCode {
 
 // Version 2: the float tensors' values, in the architecture's state-dict order, without names
 // or shapes (the architecture gives both).
+// Version 4 may fold batch norm: each batch norm then stores only its weight and bias, holding
+// the per-channel scale and shift of its evaluation, and no running statistics.
 struct LnxFloatBlock {
   uint32_t tensors = 0;
   uint32_t layout_crc = 0;
+  bool folded_batch_norm = false;
   std::vector<float> values;
 };
 
@@ -91,7 +94,8 @@ struct LnxSectionInfo {
 };
 
 // What one file holds. write_lnx writes `version`'s layout; version 1 uses `latents` and
-// `floats`, versions 2 and 3 `codes` and `float_block` (slice occupancy needs version 3).
+// `floats`, versions 2 to 4 `codes` and `float_block` (slice occupancy needs version 3, folded
+// batch norm version 4).
 struct LnxModel {
   uint32_t version = kLnxVersion;
   LnxArch arch;

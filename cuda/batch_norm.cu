@@ -64,6 +64,7 @@ __global__ void bn_forward_train_kernel(BnShape s, const float* x, const float* 
   }
 }
 
+// The arithmetic of core/batch_norm_affine.h (the .lnx reader's folded batch norm relies on it).
 __global__ void bn_forward_eval_kernel(BnShape s, const float* x, const float* gamma,
                                        const float* beta, const float* running_mean,
                                        const float* running_var, double eps, float* y) {

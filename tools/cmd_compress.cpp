@@ -71,6 +71,8 @@ int compress_main(int argc, char** argv) {
       o.with_prior = true;
     } else if (w == "--no-slice-flags") {
       o.slice_occupancy = false;
+    } else if (w == "--no-fold-bn") {
+      o.fold_batch_norm = false;
     } else if (w == "--format-version") {
       const int64_t v =
           parse_int(next_arg(i, argc, argv, "compress", w), "compress", "--format-version");
@@ -92,7 +94,7 @@ int compress_main(int argc, char** argv) {
     std::cout
         << "usage: lilnetx compress --checkpoint FILE -o MODEL.lnx [--refit-steps N]\n"
            "                        [--float16] [--with-prior] [--tables auto|prior|histogram]\n"
-           "                        [--no-slice-flags] [--format-version N]\n\n"
+           "                        [--no-slice-flags] [--no-fold-bn] [--format-version N]\n\n"
            "Entropy codes a LilNetX checkpoint's integer latents into a .lnx file with its\n"
            "architecture, decoders, tables and float tensors (docs/format.md).\n"
            "  --refit-steps N  refit each prior to the frozen latents first (Adam, N steps)\n"
@@ -101,7 +103,10 @@ int compress_main(int argc, char** argv) {
            "  --tables         per-channel tables: the smaller of both (auto), or one kind\n"
            "  --no-slice-flags code every value, even where a flag per kernel slice first\n"
            "                   (then only the non-zero slices' values) is smaller\n"
-           "  --format-version write an older layout (1 or 2) for older readers\n";
+           "  --no-fold-bn     keep batch norm's weight, bias and running statistics as\n"
+           "                   trained (for fine-tuning from the file) instead of the scale\n"
+           "                   and shift its evaluation applies (the same logits, half the bytes)\n"
+           "  --format-version write an older layout (1 to 3) for older readers\n";
     return help ? 0 : 1;
   }
   const Compressed c = compress_checkpoint(checkpoint, o);
@@ -138,7 +143,9 @@ int decompress_main(int argc, char** argv) {
   if (help || in.empty() || out.empty()) {
     std::cout << "usage: lilnetx decompress MODEL.lnx -o WEIGHTS.safetensors\n\n"
                  "Decodes a .lnx file to float weights under PyTorch-style names (convolution and\n"
-                 "linear weights as decoded W, not latents).\n";
+                 "linear weights as decoded W, not latents). A file with folded batch norm gives\n"
+                 "each batch norm's scale and shift as its weight and bias, running mean 0 and a\n"
+                 "running variance of 1 - eps: the same evaluation, not the trained statistics.\n";
     return help ? 0 : 1;
   }
   const LoadedNetwork net = load_lnx_network(load_lnx_file(in));
@@ -264,7 +271,10 @@ int inspect_main(int argc, char** argv) {
       ")\ncoded latents %lld bytes, ideal %.1f bytes under the stored tables: overhead %.3f%%\n",
       static_cast<long long>(coded_all), ideal_all / 8,
       ideal_all > 0 ? 100 * (8.0 * coded_all / ideal_all - 1) : 0.0);
-  std::printf("float tensors stored as %s\n", file.float16 ? "float16" : "float32");
+  std::printf("float tensors stored as %s%s\n", file.float16 ? "float16" : "float32",
+              file.float_block.folded_batch_norm
+                  ? "; batch norm folded to a scale and shift per channel (inference only)"
+                  : "");
   return 0;
 }
 

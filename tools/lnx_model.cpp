@@ -1,12 +1,16 @@
 #include "tools/lnx_model.h"
 
+#include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
 #include "compress/range_coder.h"
+#include "core/batch_norm_affine.h"
 #include "core/checkpoint_io.h"
 #include "core/ops.h"
+#include "layers/batch_norm.h"
 #include "tools/datasets.h"
 
 namespace lnx::tools {
@@ -51,6 +55,67 @@ std::vector<std::pair<std::string, Tensor>> ordered_entries(
   for (const auto& [name, t] : sd) {
     const Entry e = classify(name, t, latents);
     if (e.part == part && (group.empty() || e.group == group)) out.emplace_back(name, t);
+  }
+  return out;
+}
+
+using BatchNorms = std::map<std::string, const BatchNorm2d*>;  // by module path
+
+BatchNorms batch_norms_by_path(const Module& model) {
+  BatchNorms out;
+  for (const auto& [path, m] : model.named_modules())
+    if (const auto* bn = dynamic_cast<const BatchNorm2d*>(m)) out[path] = bn;
+  return out;
+}
+
+// Why a batch norm cannot be stored folded (identity_running_var's range), or "" when it can.
+std::string fold_obstacle(const std::string& path, const BatchNorm2d& bn) {
+  if (!bn.weight().defined()) return str("batch norm '", path, "' has no affine weight and bias");
+  if (!(bn.eps() > 0 && bn.eps() <= 0.5))
+    return str("batch norm '", path, "' has eps ", bn.eps(), ", expected 0 < eps <= 0.5");
+  return "";
+}
+
+bool is_running_statistic(const std::string& name, const BatchNorms& folded) {
+  for (const char* stat : {".running_mean", ".running_var"}) {
+    const size_t n = std::strlen(stat);
+    if (name.size() > n && name.compare(name.size() - n, n, stat) == 0 &&
+        folded.count(name.substr(0, name.size() - n)))
+      return true;
+  }
+  return false;
+}
+
+// The float block's tensors in state-dict order; with batch norm folded, without the running
+// statistics of the folded batch norms.
+std::vector<std::pair<std::string, Tensor>> float_entries(
+    const StateDict& sd, const std::map<std::string, const LatentLayer*>& latents,
+    const BatchNorms& folded) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& e : ordered_entries(sd, Part::Float, latents))
+    if (!is_running_statistic(e.first, folded)) out.push_back(std::move(e));
+  return out;
+}
+
+// Each batch norm's weight and bias replaced by the scale and shift its evaluation applies.
+std::map<std::string, std::vector<float>> folded_values(const BatchNorms& bns) {
+  std::map<std::string, std::vector<float>> out;
+  for (const auto& [path, bn] : bns) {
+    const auto get = [](const Tensor& t) { return t.contiguous().cpu().to_vector<float>(); };
+    const std::vector<float> w = get(bn->weight().data()), b = get(bn->bias().data()),
+                             m = get(bn->running_mean()), v = get(bn->running_var());
+    std::vector<float>& scale = out[path + ".weight"];
+    std::vector<float>& shift = out[path + ".bias"];
+    const float identity = identity_running_var(bn->eps());
+    for (size_t c = 0; c < w.size(); ++c) {
+      const ChannelAffine a = batch_norm_affine(w[c], b[c], m[c], v[c], bn->eps());
+      const ChannelAffine back = batch_norm_affine(a.scale, a.shift, 0.0f, identity, bn->eps());
+      LNX_CHECK(back.scale == a.scale && back.shift == a.shift, "compress: batch norm '", path,
+                "' channel ", c, ": its folded scale ", a.scale, " and shift ", a.shift,
+                " do not survive unfolding (", back.scale, ", ", back.shift, ")");
+      scale.push_back(a.scale);
+      shift.push_back(a.shift);
+    }
   }
   return out;
 }
@@ -122,10 +187,10 @@ void load_latents_v1(const LnxModel& file, const StateDict& sd,
   load_tensors(file.floats, entries_of(sd, Part::Float, latents), "float tensors", load, true);
 }
 
-// Version 2: a stream per group over its layers in state-dict order; the floats unnamed in
-// state-dict order. The architecture gives every count and shape; the file's own counts and
-// layout checksums must agree with it before anything is decoded.
-void load_latents_v2(const LnxModel& file, const StateDict& sd,
+// Versions 2 to 4: a stream per group over its layers in state-dict order; the floats unnamed in
+// state-dict order (version 4: batch norm possibly folded). The architecture gives every count and
+// shape; the file's own counts and layout checksums must agree with it before anything is decoded.
+void load_latents_v2(const LnxModel& file, const Module& model, const StateDict& sd,
                      const std::map<std::string, const LatentLayer*>& latents,
                      const std::map<std::string, const LnxGroup*>& file_groups, LoadedNetwork& out,
                      StateDict& load) {
@@ -160,7 +225,15 @@ void load_latents_v2(const LnxModel& file, const StateDict& sd,
               layer->group().name(), "' (layer '", name, "')");
 
   const LnxFloatBlock& b = file.float_block;
-  const auto floats = ordered_entries(sd, Part::Float, latents);
+  BatchNorms folded;
+  if (b.folded_batch_norm) {
+    folded = batch_norms_by_path(model);
+    for (const auto& [path, bn] : folded) {
+      const std::string why = fold_obstacle(path, *bn);
+      LNX_CHECK(why.empty(), "lnx: float tensors: batch norm is folded, but ", why);
+    }
+  }
+  const auto floats = float_entries(sd, latents, folded);
   int64_t total = 0;
   for (const auto& [name, t] : floats) total += t.numel();
   LNX_CHECK(b.tensors == floats.size() && static_cast<int64_t>(b.values.size()) == total,
@@ -174,6 +247,13 @@ void load_latents_v2(const LnxModel& file, const StateDict& sd,
     std::vector<float> v(b.values.begin() + at, b.values.begin() + at + t.numel());
     at += t.numel();
     load.set(name, from_vector(v, t.shape()));
+  }
+  // Folded: the stored weight and bias are the scale and shift; these statistics make batch
+  // norm apply exactly them (core/batch_norm_affine.h).
+  for (const auto& [path, bn] : folded) {
+    const Shape c{bn->num_features()};
+    load.set(path + ".running_mean", zeros(c));
+    load.set(path + ".running_var", full(c, identity_running_var(bn->eps())));
   }
 }
 
@@ -262,10 +342,21 @@ Compressed compress_network(const Config& config, const DataShape& shape, const 
       }
       f.codes.push_back(std::move(code));
     }
-    const auto floats = ordered_entries(sd, Part::Float, latents);
-    f.float_block = {static_cast<uint32_t>(floats.size()), layout_crc(floats), {}};
+    BatchNorms folded;
+    if (options.fold_batch_norm && f.version >= 4) {
+      folded = batch_norms_by_path(model);
+      // All or none: one batch norm that cannot fold keeps every one as trained.
+      if (std::any_of(folded.begin(), folded.end(),
+                      [](const auto& e) { return !fold_obstacle(e.first, *e.second).empty(); }))
+        folded.clear();
+    }
+    const std::map<std::string, std::vector<float>> affine = folded_values(folded);
+    const auto floats = float_entries(sd, latents, folded);
+    f.float_block = {static_cast<uint32_t>(floats.size()), layout_crc(floats), !folded.empty(), {}};
     for (const auto& [name, t] : floats) {
-      const std::vector<float> v = t.contiguous().cpu().to_vector<float>();
+      const auto a = affine.find(name);
+      const std::vector<float> v =
+          a != affine.end() ? a->second : t.contiguous().cpu().to_vector<float>();
       f.float_block.values.insert(f.float_block.values.end(), v.begin(), v.end());
     }
   }
@@ -357,7 +448,7 @@ LoadedNetwork load_lnx_network(const LnxModel& file, const LoadOptions& options)
   if (file.version == 1)
     load_latents_v1(file, sd, latents, file_groups, out, load);
   else
-    load_latents_v2(file, sd, latents, file_groups, out, load);
+    load_latents_v2(file, *out.net.model, sd, latents, file_groups, out, load);
   load_tensors(file.priors, entries_of(sd, Part::Prior, latents), "prior", load, false);
   out.net.model->load_state_dict(load, false);
   out.net.model->eval();

@@ -25,6 +25,9 @@ struct CompressOptions {
   uint32_t version = kLnxVersion;  // 1 and 2 write older layouts, for older readers
   // Version 3: code a group's slice flags first where that makes it smaller (docs/format.md).
   bool slice_occupancy = true;
+  // Version 4: store each batch norm as its evaluation's scale and shift (half the floats; the
+  // same logits, but the batch statistics of training are gone, so not for fine-tuning).
+  bool fold_batch_norm = true;
 };
 
 struct GroupCompression {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/batch_norm_affine.h"
 #include "core/cpu/cpu_backend.h"
 #include "core/cpu/strided.h"
 
@@ -113,11 +114,10 @@ void forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   const float* rv = running_var.data<float>();   // (C)
 #pragma omp parallel for schedule(static) if (x.numel() >= cpu::kParallelGrain)
   for (int64_t c = 0; c < L.c; ++c) {
-    const double scale = value_or(gamma, c, 1.0f) / std::sqrt(static_cast<double>(rv[c]) + eps);
-    const float fscale = static_cast<float>(scale);
-    const float fshift = static_cast<float>(value_or(beta, c, 0.0f) - rm[c] * scale);
+    const ChannelAffine a =
+        batch_norm_affine(value_or(gamma, c, 1.0f), value_or(beta, c, 0.0f), rm[c], rv[c], eps);
     for (int64_t n = 0; n < L.n; ++n)
-      affine_row<Relu>(xp + L.start(n, c), yp + L.start(n, c), L.inner, fscale, fshift);
+      affine_row<Relu>(xp + L.start(n, c), yp + L.start(n, c), L.inner, a.scale, a.shift);
   }
 }
 

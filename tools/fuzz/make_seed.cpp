@@ -19,13 +19,14 @@ int main(int argc, char** argv) {
   const DataShape shape{3, 1, 28};
   const BuiltNetwork net = build_network_from_config(config, shape);
   int n = 0;
-  for (const uint32_t version : {1u, 2u, 3u})  // the reader opens every layout
+  for (uint32_t version = 1; version <= kLnxVersion; ++version)  // the reader opens every layout
     for (const bool half : {false, true})
       for (const bool prior : {false, true}) {
         CompressOptions o;
         o.version = version;
         o.float16 = half;
         o.with_prior = prior;
+        o.fold_batch_norm = !prior;  // version 4: folded and as trained, each in some seeds
         const Compressed c = compress_network(config, shape, *net.model, *net.groups, o);
         save_lnx_file(str(argv[1], "/seed", n++, ".lnx"), c.file);
       }
