@@ -302,6 +302,17 @@ TEST_CASE("config: dump is the resolved config and loads back to the same values
   CHECK(back.dump() == text);
   CHECK(back.get<std::string>("checkpoint.save_dir") == "it's: here");
   CHECK(back.get<double>("losses.wd.weights") == 1e-6);
+
+  // Some sections only: theirs load back, the others take their defaults.
+  const std::string part = c.dump_sections({"network", "losses"});
+  CHECK_THAT(part, Catch::Contains("network:\n") && Catch::Contains("losses:\n  reg_weight: "));
+  CHECK_THAT(part, !Catch::Contains("trainer:") && !Catch::Contains("save_dir"));
+  const Config some = Config::parse(part);
+  CHECK(some.dump_sections({"network", "losses"}) == part);
+  CHECK(some.get<double>("losses.reg_weight") == c.get<double>("losses.reg_weight"));
+  CHECK(some.get<double>("lr_schedule.arch_lr") ==
+        Config::defaults().get<double>("lr_schedule.arch_lr"));
+  CHECK(c.dump_sections({}) == text);
 }
 
 TEST_CASE("config: the embedded defaults document and load every key", "[config]") {

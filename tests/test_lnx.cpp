@@ -153,6 +153,15 @@ TEST_CASE("a ResNet-20 round trips through .lnx bit for bit", "[lnx]") {
     CHECK(loaded.latents.at(name) == latent_integers(layer->latent().data(), name));
     CHECK(same_bits(layer->decoded_weight().data(), got.at(name)->decoded_weight().data()));
   }
+  // The architecture's config: network and dataset only, which rebuilt the network above.
+  CHECK_THAT(f.compressed.file.arch.config_yaml,
+             Catch::Contains("network:\n  name: 'resnet20'") && Catch::Contains("dataset:\n") &&
+                 !Catch::Contains("trainer:") && !Catch::Contains("losses:"));
+  CompressOptions full;
+  full.full_config = true;
+  CHECK(make_fixture("resnet20", {10, 3, 32}, full).compressed.file.arch.config_yaml ==
+        f.config.dump());
+
   // Every float tensor and decoder exactly; batch norm is folded (its own test case below).
   REQUIRE(f.compressed.file.float_block.folded_batch_norm);
   const StateDict a = f.net.model->state_dict(), b = loaded.net.model->state_dict();

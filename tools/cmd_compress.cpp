@@ -73,6 +73,8 @@ int compress_main(int argc, char** argv) {
       o.slice_occupancy = false;
     } else if (w == "--no-fold-bn") {
       o.fold_batch_norm = false;
+    } else if (w == "--full-config") {
+      o.full_config = true;
     } else if (w == "--format-version") {
       const int64_t v =
           parse_int(next_arg(i, argc, argv, "compress", w), "compress", "--format-version");
@@ -94,7 +96,8 @@ int compress_main(int argc, char** argv) {
     std::cout
         << "usage: lilnetx compress --checkpoint FILE -o MODEL.lnx [--refit-steps N]\n"
            "                        [--float16] [--with-prior] [--tables auto|prior|histogram]\n"
-           "                        [--no-slice-flags] [--no-fold-bn] [--format-version N]\n\n"
+           "                        [--no-slice-flags] [--no-fold-bn] [--full-config]\n"
+           "                        [--format-version N]\n\n"
            "Entropy codes a LilNetX checkpoint's integer latents into a .lnx file with its\n"
            "architecture, decoders, tables and float tensors (docs/format.md).\n"
            "  --refit-steps N  refit each prior to the frozen latents first (Adam, N steps)\n"
@@ -106,6 +109,8 @@ int compress_main(int argc, char** argv) {
            "  --no-fold-bn     keep batch norm's weight, bias and running statistics as\n"
            "                   trained (for fine-tuning from the file) instead of the scale\n"
            "                   and shift its evaluation applies (the same logits, half the bytes)\n"
+           "  --full-config    store the whole training config, not only its network and\n"
+           "                   dataset sections (provenance; about 450 bytes more)\n"
            "  --format-version write an older layout (1 to 3) for older readers\n";
     return help ? 0 : 1;
   }

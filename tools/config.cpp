@@ -472,12 +472,16 @@ std::string format_value(const Value& v) {
 }
 
 // Writes `key: text` lines nested by the dotted key, opening each section once; keys of a
-// section are contiguous in the schema.
+// section are contiguous in the schema. Only the keys of `sections`, when it names any.
 template <typename TextOf>
-std::string write_nested(TextOf text_of) {
+std::string write_nested(TextOf text_of, const std::vector<std::string>& sections = {}) {
   std::ostringstream out;
   std::vector<std::string> open;
   for (const KeySpec& s : schema()) {
+    const std::string key = s.key;
+    if (!sections.empty() &&
+        std::find(sections.begin(), sections.end(), key.substr(0, key.find('.'))) == sections.end())
+      continue;
     std::vector<std::string> parts;
     std::stringstream ss(s.key);
     for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
@@ -538,7 +542,12 @@ const std::string& Config::default_yaml() {
 }
 
 std::string Config::dump() const {
-  return write_nested([this](const KeySpec& s) { return format_value(values_.at(s.key)); });
+  return dump_sections({});
+}
+
+std::string Config::dump_sections(const std::vector<std::string>& sections) const {
+  return write_nested([this](const KeySpec& s) { return format_value(values_.at(s.key)); },
+                      sections);
 }
 
 bool Config::has(const std::string& key) const {

@@ -49,6 +49,8 @@ class Config {
 
   // The fully resolved config as YAML, loadable again with parse(); saved next to checkpoints.
   std::string dump() const;
+  // Only the keys of these sections ("network", "dataset"); parse() gives the rest defaults.
+  std::string dump_sections(const std::vector<std::string>& sections) const;
 
  private:
   std::map<std::string, Value> values_;

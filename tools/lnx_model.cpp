@@ -272,7 +272,8 @@ Compressed compress_network(const Config& config, const DataShape& shape, const 
   NoGradGuard ng;
   Compressed out;
   LnxModel& f = out.file;
-  f.arch = {config.dump(), shape.num_classes, shape.in_channels, shape.image_size};
+  f.arch = {options.full_config ? config.dump() : config.dump_sections({"network", "dataset"}),
+            shape.num_classes, shape.in_channels, shape.image_size};
   f.float16 = options.float16;
   std::map<std::string, std::vector<FrequencyTable>> tables;
   std::map<std::string, FrequencyTable> occupancy;  // groups coded with slice flags

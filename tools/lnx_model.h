@@ -28,6 +28,9 @@ struct CompressOptions {
   // Version 4: store each batch norm as its evaluation's scale and shift (half the floats; the
   // same logits, but the batch statistics of training are gone, so not for fine-tuning).
   bool fold_batch_norm = true;
+  // The architecture section's config: the network and dataset sections (what rebuilds the
+  // network and finds its test data), or with full_config every section, training's included.
+  bool full_config = false;
 };
 
 struct GroupCompression {
