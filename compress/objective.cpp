@@ -17,6 +17,53 @@ bool group_selected(const std::vector<std::string>& entries, const std::string& 
   return false;
 }
 
+RateModel parse_rate_model(const std::string& name) {
+  if (name == "factorized") return RateModel::Factorized;
+  if (name == "slice_flags") return RateModel::SliceFlags;
+  fail("losses.rate_model: got '", name, "', expected factorized or slice_flags");
+}
+
+namespace {
+
+// Rows (M, C) of rounded values: 1 where a row has a non-zero value, else 0, as (M, 1).
+Tensor nonzero_rows(const Tensor& rounded) {
+  const int64_t m = rounded.size(0), c = rounded.size(1);
+  const std::vector<float> v = rounded.contiguous().cpu().to_vector<float>();
+  std::vector<float> mask(static_cast<size_t>(m), 0.0f);
+  for (int64_t i = 0; i < m; ++i)
+    mask[i] =
+        std::any_of(v.begin() + i * c, v.begin() + (i + 1) * c, [](float x) { return x != 0.0f; })
+            ? 1.0f
+            : 0.0f;
+  return from_vector(mask, {m, 1});
+}
+
+// Bits of m flags, n of them 1, at their own frequency: what the flags' histogram table codes.
+double flag_bits(int64_t m, int64_t n) {
+  if (n == 0 || n == m) return 0;
+  const double p = static_cast<double>(n) / static_cast<double>(m);
+  return -static_cast<double>(m) * (p * std::log2(p) + (1 - p) * std::log2(1 - p));
+}
+
+}  // namespace
+
+Variable group_rate_bits(const CompressionGroup& group, const Variable& values,
+                         const Tensor& rounded, RateModel model) {
+  const EntropyModel& prior = group.prior();
+  const int64_t m = values.shape()[0], c = values.shape()[1];
+  if (model == RateModel::Factorized || c == 1) return prior.bits(values);
+  const Tensor mask = nonzero_rows(rounded);  // (M, 1)
+  const auto n = static_cast<int64_t>(std::llround(ops::sum(mask).item()));
+  if (n == m) return prior.bits(values);
+  // Zero slices' values are set to exactly 0 (so they get no gradient) and their bits at 0 are
+  // taken off again, in the prior's own differentiable terms, so its parameters see only the
+  // non-zero slices. With every slice zero, only the (zero) flag cost is left.
+  const Variable kept = mul(values, Variable(mask.to(values.data().device())));
+  const Variable zero_row(zeros({1, c}, DType::Float32, values.data().device()));
+  const Variable zero_slices = mul(prior.bits(zero_row), static_cast<double>(m - n));
+  return add(sub(prior.bits(kept), zero_slices), flag_bits(m, n));
+}
+
 LilnetxObjective::LilnetxObjective(const GroupSet& groups, ObjectiveConfig config)
     : groups_(groups), config_(std::move(config)) {
   const ObjectiveConfig& c = config_;
@@ -41,12 +88,15 @@ ObjectiveTerms LilnetxObjective::compute(bool training, double rate_scale, Gener
     Variable bits;
     for (const auto& g : groups_.groups()) {
       Variable rows = g->latent_rows();  // (slices, slice_size)
+      const Tensor rounded = config_.rate_model == RateModel::SliceFlags
+                                 ? ops::unary(UnaryOp::Round, rows.data())
+                                 : Tensor();
       if (training) {  // additive uniform noise: a differentiable proxy for rounding
         rows = add(rows, Variable(uniform(rows.shape(), -0.5, 0.5, noise, rows.data().device())));
       } else {
         rows = round_ste(rows);
       }
-      const Variable b = g->prior().bits(rows);
+      const Variable b = group_rate_bits(*g, rows, rounded, config_.rate_model);
       bits = bits.defined() ? add(bits, b) : b;
     }
     t.bits = bits.item();
@@ -104,14 +154,12 @@ double slice_flag_bits(const Tensor& rounded_rows) {  // (M, C)
   }
   const auto n = static_cast<int64_t>(nonzero.size()) / c;
   if (n == 0 || n == m) return plain;
-  const double p = static_cast<double>(n) / static_cast<double>(m);
-  const double flags = -static_cast<double>(m) * (p * std::log2(p) + (1 - p) * std::log2(1 - p));
-  return std::min(plain, flags + empirical_bits(from_vector(nonzero, {n, c})));
+  return std::min(plain, flag_bits(m, n) + empirical_bits(from_vector(nonzero, {n, c})));
 }
 
 }  // namespace
 
-CompressionReport compression_report(const GroupSet& groups) {
+CompressionReport compression_report(const GroupSet& groups, RateModel model) {
   NoGradGuard ng;
   CompressionReport r;
   for (const auto& g : groups.groups()) {
@@ -120,7 +168,9 @@ CompressionReport compression_report(const GroupSet& groups) {
     const Tensor rows = ops::unary(UnaryOp::Round, g->latent_rows().data());  // (M, C)
     gr.slices = rows.size(0);
     gr.elements = rows.numel();
-    gr.prior_bits = ops::sum(g->prior().bits_per_element(rows)).item();
+    gr.prior_bits = model == RateModel::Factorized
+                        ? ops::sum(g->prior().bits_per_element(rows)).item()
+                        : group_rate_bits(*g, Variable(rows), rows, model).item();
     gr.empirical_bits = empirical_bits(rows);
     gr.slice_flag_bits = slice_flag_bits(rows);
     r.prior_bytes += gr.prior_bits / 8;

@@ -14,8 +14,17 @@
 
 namespace lnx {
 
+// What the rate loss and the size estimate charge (losses.rate_model). Factorized: every latent
+// under its group's prior (method.md section 2). SliceFlags: in groups of multi-value slices, a
+// flag per slice (is any of its rounded values non-zero?) at the entropy of the group's flag
+// frequencies, then the prior's bits of the non-zero slices' values only, which is how .lnx
+// version 3 codes them; the prior then learns the non-zero slices' distribution.
+enum class RateModel { Factorized, SliceFlags };
+RateModel parse_rate_model(const std::string& name);  // "factorized" / "slice_flags"
+
 struct ObjectiveConfig {
-  double rate_weight = 1e-4;             // losses.reg_weight, lambda_I
+  double rate_weight = 1e-4;  // losses.reg_weight, lambda_I
+  RateModel rate_model = RateModel::Factorized;
   double slice_weight = 1e-6;            // losses.gd.weights, lambda_S
   std::string slice_prior = "slice_l2";  // losses.gd.order l1 / l2 / linf -> slice_l1 / ...
   bool slice_l1 = false;                 // losses.gd.enable_l1: an extra L1 term, same weight
@@ -53,7 +62,7 @@ bool group_selected(const std::vector<std::string>& entries, const std::string& 
 struct GroupReport {
   std::string name;
   int64_t slices = 0, elements = 0;
-  double prior_bits = 0;      // self-information of round(L) under the learned prior
+  double prior_bits = 0;      // self-information of round(L) under the learned prior (and flags)
   double empirical_bits = 0;  // per-channel entropy of the values actually present
   // With a flag per slice first and per-channel entropy over the non-zero slices (.lnx version
   // 3's slice flags), or empirical_bits when that is smaller.
@@ -68,6 +77,15 @@ struct CompressionReport {
 };
 
 // Measured without gradients; FLOPs use each convolution's output size from its last forward.
-CompressionReport compression_report(const GroupSet& groups);
+// prior_bits follow `model`.
+CompressionReport compression_report(const GroupSet& groups,
+                                     RateModel model = RateModel::Factorized);
+
+// The bits of a group's rows (M, C) under `model`, differentiable in `values` and the prior.
+// `values` are the rows as the rate sees them (noisy in training, rounded in evaluation);
+// `rounded` (M, C) decides which slices are zero. Under SliceFlags a zero slice's values get no
+// gradient and the prior no signal from them.
+Variable group_rate_bits(const CompressionGroup& group, const Variable& values,
+                         const Tensor& rounded, RateModel model);
 
 }  // namespace lnx

@@ -206,8 +206,9 @@ TEST_CASE("config: unknown keys name the key and the close matches", "[config]")
                     Catch::Contains("unknown key 'traner'") &&
                         Catch::Contains("did you mean 'trainer'") &&
                         Catch::Contains("Sections: trainer lr_schedule"));
-  CHECK_THROWS_WITH(Config::parse("losses:\n  foo: 1\n"),
-                    Catch::Contains("Keys of 'losses': reg_weight reg_weight_warmup wd.* gd.*"));
+  CHECK_THROWS_WITH(
+      Config::parse("losses:\n  foo: 1\n"),
+      Catch::Contains("Keys of 'losses': reg_weight reg_weight_warmup rate_model wd.* gd.*"));
   // A key of the wrong section points to where it lives.
   CHECK_THROWS_WITH(Config::parse("trainer:\n  momentum: 0.5\n"),
                     Catch::Contains("did you mean 'optimizer.momentum'"));

@@ -1,7 +1,9 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 
 #include "autograd/grad_mode.h"
+#include "autograd/gradcheck.h"
 #include "autograd/ops.h"
 #include "compress/latent_layers.h"
 #include "compress/objective.h"
@@ -110,4 +112,121 @@ TEST_CASE("a strong slice prior empties slices, and zero slices cost nothing in 
   CHECK(r.latents.zero_slices >= zeroed);
   CHECK(r.weights.zero_slices >= zeroed);  // decoded weights are exactly zero there
   CHECK(r.latents.sparse_flops <= r.latents.dense_flops - zeroed * 9 * 32 * 32);
+}
+
+TEST_CASE("slice-flag rate: a flag per slice, the prior's bits for non-zero slices only",
+          "[lilnetx][rate]") {
+  Generator g(6);
+  const ModelSpec spec{"resnet20", 10};
+  CompressedNetwork net = build_compressed_model(spec, latent_init_for(spec, 3.0), &g);
+  CompressionGroup& grp = net.groups->at("conv3x3", "test");
+  // A third of the first layers' slices rounded to zero, with latents inside (-0.5, 0.5) that
+  // are not zero themselves: the rate must not pull on them.
+  int64_t zeroed = 0;
+  for (LatentLayer* l : {grp.layers()[0], grp.layers()[1], grp.layers()[2]}) {
+    Tensor lat = l->latent().data();
+    const int64_t slices = lat.numel() / 9;
+    std::vector<float> v = lat.contiguous().to_vector<float>();
+    for (int64_t s = 0; s < slices; s += 3, ++zeroed)
+      for (int64_t k = 0; k < 9; ++k) v[s * 9 + k] = 0.3f * static_cast<float>(k % 3) - 0.3f;
+    lat.copy_(from_vector(v, lat.shape()));
+  }
+  const Tensor rows = grp.latent_rows().data().contiguous();  // (M, 9)
+  const Tensor rounded = ops::unary(UnaryOp::Round, rows);
+  const Tensor noise = uniform(rows.shape(), -0.5, 0.5, &g);
+  const int64_t m = rows.size(0);
+
+  // The reference: the non-zero rows gathered by hand, the flags' entropy by formula.
+  const std::vector<float> r = rounded.to_vector<float>(),
+                           noisy = ops::add(rows, noise).to_vector<float>();
+  std::vector<float> kept;
+  std::vector<bool> zero_row(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) {
+    zero_row[i] =
+        std::all_of(r.begin() + i * 9, r.begin() + (i + 1) * 9, [](float x) { return x == 0.0f; });
+    if (!zero_row[i]) kept.insert(kept.end(), noisy.begin() + i * 9, noisy.begin() + (i + 1) * 9);
+  }
+  const auto n = static_cast<int64_t>(kept.size() / 9);
+  REQUIRE(m - n >= zeroed);
+  const double p = static_cast<double>(n) / m;
+  const double flags = -m * (p * std::log2(p) + (1 - p) * std::log2(1 - p));
+  const Tensor kept_rows = from_vector(kept, {n, 9});
+  const double want = ops::sum(grp.prior().bits_per_element(kept_rows)).item() + flags;
+
+  Variable lat = grp.latent_rows();
+  Variable bits = group_rate_bits(grp, add(lat, Variable(noise)), rounded, RateModel::SliceFlags);
+  CHECK(bits.item() == Approx(want).epsilon(1e-5));
+  bits.backward();
+  // Zero slices: no gradient at all; the others: the prior's gradient of their own bits.
+  Variable kept_var(kept_rows, true);
+  const auto prior_params = grp.prior().named_parameters();
+  std::vector<Tensor> prior_grads;  // from the slice-flag rate
+  for (const auto& [name, p] : prior_params) prior_grads.push_back(p.grad().clone());
+  grp.prior().zero_grad();
+  Variable ref = grp.prior().bits(kept_var);
+  ref.backward();
+  std::vector<float> want_grad = kept_var.grad().to_vector<float>();
+  int64_t at = 0, row_index = 0, mismatches = 0, pulled = 0;
+  for (LatentLayer* l : grp.layers()) {
+    const std::vector<float> gl = l->latent().grad().contiguous().to_vector<float>();
+    for (size_t s = 0; s < gl.size() / 9; ++s, ++row_index)
+      for (int64_t k = 0; k < 9; ++k) {
+        const float got = gl[s * 9 + k];
+        if (zero_row[row_index]) {
+          pulled += got != 0.0f;
+        } else {
+          mismatches += std::fabs(got - want_grad[at * 9 + k]) > 1e-5f * (1 + std::fabs(got));
+        }
+        if (k == 8 && !zero_row[row_index]) ++at;
+      }
+  }
+  CHECK(pulled == 0);
+  CHECK(mismatches == 0);
+  for (size_t i = 0; i < prior_params.size(); ++i) {
+    const std::vector<float> a = prior_grads[i].to_vector<float>(),
+                             b = prior_params[i].second.grad().to_vector<float>();
+    double diff = 0, scale = 0;
+    for (size_t j = 0; j < a.size(); ++j) {
+      diff = std::max(diff, static_cast<double>(std::fabs(a[j] - b[j])));
+      scale = std::max(scale, static_cast<double>(std::fabs(b[j])));
+    }
+    CHECK(diff <= 1e-3 * scale + 1e-4);  // float32 sums in a different order
+  }
+
+  // Finite differences on a few rows, two of them zero slices (fixed noise, fixed rounding).
+  std::vector<float> small(6 * 9), small_rounded(6 * 9, 0.0f);
+  for (int64_t i = 0; i < 6 * 9; ++i) {
+    small[i] = static_cast<float>((i * 37) % 23) / 7.0f - 1.5f;
+    if (i / 9 != 1 && i / 9 != 4) small_rounded[i] = 1.0f;  // rows 1 and 4: zero slices
+  }
+  GradcheckOptions o;
+  o.rtol = 3e-2;
+  o.atol = 5e-3;
+  const Tensor rr = from_vector(small_rounded, {6, 9});
+  const GradcheckResult fd = gradcheck(
+      [&](const std::vector<Variable>& in) {
+        return group_rate_bits(grp, in[0], rr, RateModel::SliceFlags);
+      },
+      {from_vector(small, {6, 9})}, o);
+  INFO(fd.report);
+  CHECK(fd.ok);
+  CHECK(fd.checked > 30);
+
+  // Evaluation: the objective's bits are the report's estimate under the same model.
+  ObjectiveConfig oc;
+  oc.rate_model = RateModel::SliceFlags;
+  const ObjectiveTerms eval = LilnetxObjective(*net.groups, oc).compute(false, 1.0, &g);
+  const CompressionReport report = compression_report(*net.groups, RateModel::SliceFlags);
+  CHECK(eval.bits == Approx(report.prior_bytes * 8).epsilon(1e-4));
+  CHECK(report.prior_bytes < compression_report(*net.groups).prior_bytes);
+  // No zero slice: the factorized rate exactly; every slice zero: nothing but (zero) flags.
+  const Tensor none = ops::add(ops::unary(UnaryOp::Abs, rounded), full(rounded.shape(), 1.0));
+  const Variable vals(ops::add(rows, noise));
+  CHECK(group_rate_bits(grp, vals, none, RateModel::SliceFlags).item() ==
+        grp.prior().bits(vals).item());
+  CHECK(group_rate_bits(grp, vals, zeros(rounded.shape()), RateModel::SliceFlags).item() ==
+        Approx(0).margin(1e-3 * m));
+  CHECK(parse_rate_model("slice_flags") == RateModel::SliceFlags);
+  CHECK_THROWS_WITH(parse_rate_model("flags"),
+                    Catch::Contains("losses.rate_model") && Catch::Contains("'flags'"));
 }

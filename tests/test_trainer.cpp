@@ -7,6 +7,7 @@
 
 #include "compress/entropy_model.h"
 #include "compress/latent_layers.h"
+#include "compress/objective.h"
 #include "core/checkpoint_io.h"
 #include "core/random.h"
 #include "tools/trainer.h"
@@ -240,6 +241,31 @@ TEST_CASE("fine-tuning with frozen latents keeps the coded size and sparsity", "
                                              "--checkpoint.save_dir", (tmp.path / "v").string()}),
               true),
       Catch::Contains("checkpoint.init_from") && Catch::Contains("network.*"));
+}
+
+TEST_CASE("losses.rate_model slice_flags trains and reports its own estimate", "[trainer]") {
+  TempDir tmp;
+  write_idx_split(tmp.path, "train", 64, 10);
+  write_idx_split(tmp.path, "t10k", 32, 11);
+  const Config base = small_job(tmp.path, tmp.path / "run", 1);
+  Trainer t(Config::parse(base.dump(), {"--network.vanilla", "false", "--optimizer.name", "adam",
+                                        "--lr_schedule.arch_lr", "0.01", "--losses.gd.weights",
+                                        "1e-3", "--losses.gd.modules", "['conv3x3']",
+                                        "--losses.rate_model", "slice_flags"}),
+            true);
+  t.fit();
+  // Its estimate: flags plus the prior's bits of the non-zero slices, the objective's own.
+  const CompressionSummary s = t.compression_summary();
+  const CompressionReport flags = compression_report(*t.groups(), RateModel::SliceFlags);
+  CHECK(s.prior_kb == Approx(flags.prior_bytes / 1000));
+  CHECK(s.prior_kb > 0);
+  CHECK(s.latents.slices > 0);
+  std::ifstream metrics(tmp.path / "run" / "metrics.jsonl");
+  std::string line;
+  std::getline(metrics, line);
+  CHECK(line.find("\"size_prior_kb\"") != std::string::npos);
+  CHECK_THROWS_WITH(Config::parse(base.dump(), {"--losses.rate_model", "flags"}),
+                    Catch::Contains("losses.rate_model") && Catch::Contains("slice_flags"));
 }
 
 TEST_CASE("the epoch log's time left reads in minutes, then hours", "[trainer]") {

@@ -98,6 +98,12 @@ const std::vector<KeySpec>& schema() {
        "lambda_I: weight of the rate loss (bits / number of slices)"},
       {"losses.reg_weight_warmup", Type::Int, "0",
        "ramp: reg_weight * (min(epoch, warmup) + 1) / (warmup + 1)"},
+      {"losses.rate_model",
+       Type::String,
+       "'factorized'",
+       "what the rate charges: every latent under the prior (method.md), or slice_flags: a flag "
+       "per kernel slice, then the prior's bits of the non-zero slices only (as .lnx codes them)",
+       {"factorized", "slice_flags"}},
       {"losses.wd.weights", Type::Float, "1.0e-6",
        "LilNetX: lambda_wd, L2 penalty on the latents of wd.modules; vanilla: the optimizer's "
        "weight decay on weights"},

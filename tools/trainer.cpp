@@ -204,6 +204,7 @@ Trainer::Trainer(Config config, bool quiet) : config_(std::move(config)), quiet_
   if (groups_) {
     ObjectiveConfig oc;
     oc.rate_weight = c.get<double>("losses.reg_weight");
+    oc.rate_model = parse_rate_model(c.get<std::string>("losses.rate_model"));
     oc.slice_weight = c.get<double>("losses.gd.weights");
     oc.slice_prior = "slice_" + c.get<std::string>("losses.gd.order");
     oc.slice_l1 = c.get<bool>("losses.gd.enable_l1");
@@ -381,7 +382,7 @@ EvalResult Trainer::evaluate(const std::function<Tensor(const Tensor&)>& forward
 CompressionSummary Trainer::compression_summary() const {
   CompressionSummary s;
   if (!groups_) return s;
-  const CompressionReport r = compression_report(*groups_);
+  const CompressionReport r = compression_report(*groups_, objective_->config().rate_model);
   s.prior_kb = r.prior_bytes / 1000;
   s.empirical_kb = r.empirical_bytes / 1000;
   s.slice_flag_kb = r.slice_flag_bytes / 1000;
@@ -417,12 +418,15 @@ void Trainer::log_epoch(const EpochResult& r) const {
   print(msg);
   const CompressionSummary& cs = r.compression;
   if (r.compressed) {
-    std::snprintf(line, sizeof line,
-                  "  size %.1f KB (prior) / %.1f KB (fitted tables) / %.1f KB (slice flags), "
-                  "slice sparsity %.1f%%, zero weights %.1f%%, FLOPs %.2f M -> %.2f M (%.2fx)",
-                  cs.prior_kb, cs.empirical_kb, cs.slice_flag_kb, 100 * cs.latents.slice_sparsity(),
-                  100 * cs.latents.element_sparsity(), cs.latents.dense_flops / 1e6,
-                  cs.latents.sparse_flops / 1e6, cs.latents.flops_reduction());
+    std::snprintf(
+        line, sizeof line,
+        "  size %.1f KB (prior%s) / %.1f KB (fitted tables) / %.1f KB (slice flags), "
+        "slice sparsity %.1f%%, zero weights %.1f%%, FLOPs %.2f M -> %.2f M (%.2fx)",
+        cs.prior_kb,
+        objective_->config().rate_model == RateModel::SliceFlags ? " with slice flags" : "",
+        cs.empirical_kb, cs.slice_flag_kb, 100 * cs.latents.slice_sparsity(),
+        100 * cs.latents.element_sparsity(), cs.latents.dense_flops / 1e6,
+        cs.latents.sparse_flops / 1e6, cs.latents.flops_reduction());
     print(line);
   }
   const fs::path dir(config_.get<std::string>("checkpoint.save_dir"));

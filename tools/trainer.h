@@ -87,6 +87,7 @@ class Trainer {
 
   int64_t epoch() const { return epoch_; }
   Module& model() { return *model_; }
+  const GroupSet* groups() const { return groups_.get(); }  // null for a float network
   const ModulePtr& model_ptr() const { return model_; }
   const Config& config() const { return config_; }
   std::string checkpoint_path() const;
