@@ -6,8 +6,10 @@
 
 #include "autograd/ops.h"
 #include "compress/factorized_prior.h"
+#include "compress/latent_layers.h"
 #include "compress/objective.h"
 #include "core/backend.h"
+#include "core/batch_norm_affine.h"
 #include "core/ops.h"
 #include "core/ops_nn.h"
 #include "core/random.h"
@@ -479,6 +481,23 @@ TEST_CASE("cuda: batch norm train, eval and backward match the CPU", "[cuda]") {
     }
     check_close(ops::batch_norm_eval(gpu(x), gpu(gamma), gpu(beta), gpu(rm), gpu(rv), 1e-5).cpu(),
                 ops::batch_norm_eval(x, gamma, beta, rm, rv, 1e-5), 1e-5);
+    // Batch norm folded as .lnx version 4 stores it: the kernel applies the same scale and
+    // shift, so the GPU's output is bit for bit its output from the trained statistics.
+    std::vector<float> scale(c), shift(c);
+    const std::vector<float> gv = gamma.to_vector<float>(), bv = beta.to_vector<float>(),
+                             mv = rm.to_vector<float>(), vv = rv.to_vector<float>();
+    for (int64_t i = 0; i < c; ++i) {
+      const ChannelAffine a = batch_norm_affine(gv[i], bv[i], mv[i], vv[i], 1e-5);
+      scale[i] = a.scale;
+      shift[i] = a.shift;
+    }
+    const Tensor trained =
+        ops::batch_norm_eval(gpu(x), gpu(gamma), gpu(beta), gpu(rm), gpu(rv), 1e-5).cpu();
+    const Tensor folded =
+        ops::batch_norm_eval(gpu(x), gpu(from_vector(scale, {c})), gpu(from_vector(shift, {c})),
+                             gpu(zeros({c})), gpu(full({c}, identity_running_var(1e-5))), 1e-5)
+            .cpu();
+    CHECK(trained.to_vector<float>() == folded.to_vector<float>());
   }
 }
 
@@ -587,13 +606,16 @@ TEST_CASE("cuda: a LilNetX ResNet-20 training step matches the CPU", "[cuda]") {
     double loss = 0;
     std::vector<std::pair<std::string, Tensor>> grads;  // on the CPU
   };
-  auto step = [](Device dev) {
+  auto step = [](Device dev, RateModel rate_model) {
     Generator gen(21);
     const ModelSpec spec{"resnet20", 10, 1.0};
     CompressedNetwork net = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen);
+    // One layer's slices all rounding to zero, so the slice-flag rate has empty slices to skip.
+    net.groups->at("conv3x3", "test").layers()[1]->latent().data().fill_(0.2);
     net.net->to(dev);
     ObjectiveConfig oc;
     oc.decay_groups = {"conv3x3", "dense"};
+    oc.rate_model = rate_model;
     const LilnetxObjective objective(*net.groups, oc);
     const Tensor x = normal({8, 3, 32, 32}, 0, 1, &gen).to(dev);  // (N, 3, 32, 32)
     std::vector<int64_t> y(8);
@@ -609,18 +631,21 @@ TEST_CASE("cuda: a LilNetX ResNet-20 training step matches the CPU", "[cuda]") {
       if (p.grad().defined()) s.grads.emplace_back(name, p.grad().cpu());
     return s;
   };
-  const Step c = step(Device::cpu()), gs = step(Device::cuda());
-  CHECK(gs.loss == Approx(c.loss).epsilon(1e-3));
-  REQUIRE(gs.grads.size() == c.grads.size());
-  REQUIRE(c.grads.size() > 3);
-  // The first and last layers' gradients, one from the middle, and every prior's.
-  for (size_t i = 0; i < c.grads.size(); ++i) {
-    const bool pick = i == 0 || i == c.grads.size() - 1 || i == c.grads.size() / 2 ||
-                      c.grads[i].first.find(".prior.") != std::string::npos;
-    if (!pick) continue;
-    INFO("gradient of " << c.grads[i].first);
-    REQUIRE(gs.grads[i].first == c.grads[i].first);
-    CHECK(rel_err(gs.grads[i].second, c.grads[i].second) < 1e-3);
+  for (const RateModel rate_model : {RateModel::Factorized, RateModel::SliceFlags}) {
+    INFO("rate model " << (rate_model == RateModel::SliceFlags ? "slice_flags" : "factorized"));
+    const Step c = step(Device::cpu(), rate_model), gs = step(Device::cuda(), rate_model);
+    CHECK(gs.loss == Approx(c.loss).epsilon(1e-3));
+    REQUIRE(gs.grads.size() == c.grads.size());
+    REQUIRE(c.grads.size() > 3);
+    // The first and last layers' gradients, one from the middle, and every prior's.
+    for (size_t i = 0; i < c.grads.size(); ++i) {
+      const bool pick = i == 0 || i == c.grads.size() - 1 || i == c.grads.size() / 2 ||
+                        c.grads[i].first.find(".prior.") != std::string::npos;
+      if (!pick) continue;
+      INFO("gradient of " << c.grads[i].first);
+      REQUIRE(gs.grads[i].first == c.grads[i].first);
+      CHECK(rel_err(gs.grads[i].second, c.grads[i].second) < 1e-3);
+    }
   }
 }
 
