@@ -23,11 +23,11 @@ enum class RateModel { Factorized, SliceFlags };
 RateModel parse_rate_model(const std::string& name);  // "factorized" / "slice_flags"
 
 struct ObjectiveConfig {
-  double rate_weight = 1e-4;  // losses.reg_weight, lambda_I
-  RateModel rate_model = RateModel::Factorized;
-  double slice_weight = 1e-6;            // losses.gd.weights, lambda_S
-  std::string slice_prior = "slice_l2";  // losses.gd.order l1 / l2 / linf -> slice_l1 / ...
-  bool slice_l1 = false;                 // losses.gd.enable_l1: an extra L1 term, same weight
+  double rate_weight = 1e-4;                     // losses.reg_weight, lambda_I
+  RateModel rate_model = RateModel::Factorized;  // losses.rate_model
+  double slice_weight = 1e-6;                    // losses.gd.weights, lambda_S
+  std::string slice_prior = "slice_l2";          // losses.gd.order l1 / l2 / linf -> slice_l1 / ...
+  bool slice_l1 = false;  // losses.gd.enable_l1: an extra L1 term, same weight
   std::vector<std::string> slice_groups = {"conv3x3"};
   double decay_weight = 1e-6;  // losses.wd.weights on latents, lambda_wd
   std::vector<std::string> decay_groups = {"conv1x1", "conv3x3", "dense"};
