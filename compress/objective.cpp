@@ -25,17 +25,23 @@ RateModel parse_rate_model(const std::string& name) {
 
 namespace {
 
-// Rows (M, C) of rounded values: 1 where a row has a non-zero value, else 0, as (M, 1).
-Tensor nonzero_rows(const Tensor& rounded) {
+struct RowMask {
+  Tensor mask;        // (M, 1): 1 where a row of rounded values has a non-zero value, else 0
+  int64_t count = 0;  // rows with a non-zero value
+};
+
+RowMask nonzero_rows(const Tensor& rounded) {  // (M, C)
   const int64_t m = rounded.size(0), c = rounded.size(1);
   const std::vector<float> v = rounded.contiguous().cpu().to_vector<float>();
   std::vector<float> mask(static_cast<size_t>(m), 0.0f);
+  int64_t count = 0;
   for (int64_t i = 0; i < m; ++i)
-    mask[i] =
-        std::any_of(v.begin() + i * c, v.begin() + (i + 1) * c, [](float x) { return x != 0.0f; })
-            ? 1.0f
-            : 0.0f;
-  return from_vector(mask, {m, 1});
+    if (std::any_of(v.begin() + i * c, v.begin() + (i + 1) * c,
+                    [](float x) { return x != 0.0f; })) {
+      mask[i] = 1.0f;
+      ++count;
+    }
+  return {from_vector(mask, {m, 1}), count};
 }
 
 // Bits of m flags, n of them 1, at their own frequency: what the flags' histogram table codes.
@@ -52,13 +58,13 @@ Variable group_rate_bits(const CompressionGroup& group, const Variable& values,
   const EntropyModel& prior = group.prior();
   const int64_t m = values.shape()[0], c = values.shape()[1];
   if (model == RateModel::Factorized || c == 1) return prior.bits(values);
-  const Tensor mask = nonzero_rows(rounded);  // (M, 1)
-  const auto n = static_cast<int64_t>(std::llround(ops::sum(mask).item()));
+  const RowMask rows = nonzero_rows(rounded);
+  const int64_t n = rows.count;
   if (n == m) return prior.bits(values);
   // Zero slices' values are set to exactly 0 (so they get no gradient) and their bits at 0 are
   // taken off again, in the prior's own differentiable terms, so its parameters see only the
   // non-zero slices. With every slice zero, only the (zero) flag cost is left.
-  const Variable kept = mul(values, Variable(mask.to(values.data().device())));
+  const Variable kept = mul(values, Variable(rows.mask.to(values.data().device())));
   const Variable zero_row(zeros({1, c}, DType::Float32, values.data().device()));
   const Variable zero_slices = mul(prior.bits(zero_row), static_cast<double>(m - n));
   return add(sub(prior.bits(kept), zero_slices), flag_bits(m, n));

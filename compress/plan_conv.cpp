@@ -8,6 +8,7 @@
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
+#include "core/batch_norm_affine.h"
 #include "core/ops.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
@@ -45,9 +46,9 @@ void bn_affine(const Module& m, const std::string& name, std::vector<float>& sca
   scale.resize(static_cast<size_t>(c));
   shift.resize(static_cast<size_t>(c));
   for (int64_t i = 0; i < c; ++i) {
-    const double s = gamma[i] / std::sqrt(static_cast<double>(var[i]) + bn->eps());
-    scale[i] = static_cast<float>(s);
-    shift[i] = static_cast<float>(beta[i] - mean[i] * s);
+    const ChannelAffine a = batch_norm_affine(gamma[i], beta[i], mean[i], var[i], bn->eps());
+    scale[i] = a.scale;
+    shift[i] = a.shift;
   }
 }
 

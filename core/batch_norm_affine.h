@@ -1,7 +1,7 @@
-// Batch norm in evaluation is one affine map per channel, y = x * scale + shift. The CPU kernel
-// and the .lnx writer both take it from batch_norm_affine, so a file that stores the folded pair
-// gives the kernel the same scale and shift, bit for bit (cuda/batch_norm.cu spells out the same
-// arithmetic in device code).
+// Batch norm in evaluation is one affine map per channel, y = x * scale + shift. The CPU kernel,
+// the sparse plan and the .lnx writer take it from batch_norm_affine, so a file that stores the
+// folded pair gives the kernel the same scale and shift, bit for bit (cuda/batch_norm.cu spells
+// out the same arithmetic in device code).
 #pragma once
 
 #include <cmath>
