@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
@@ -105,4 +106,37 @@ TEST_CASE("bench ops names each convolution by the channels it timed", "[bench]"
   // 128 -> 128 channels, 3x3, on an 8x8 output of one image: 2 * 64 * 128 * 128 * 9 FLOPs.
   CHECK(rows[5].gflop == Approx(2.0 * 64 * 128 * 128 * 9 / 1e9));
   for (const auto& r : rows) CHECK(r.fwd_ms > 0.0);
+}
+
+TEST_CASE("bench network times a step of every network of the paper", "[bench]") {
+  // Small batches and images keep this quick; the ImageNet networks still take their ImageNet
+  // stem above 64 pixels.
+  const std::vector<BenchNetwork> networks = {
+      {"resnet56", 1, 0}, {"vgg16_bn", 1, 0}, {"resnet18", 1, 96}, {"mobilenetv2", 1, 96}};
+  for (const BenchNetwork& n : networks)
+    for (const bool lilnetx : {false, true}) {
+      INFO(n.name << (lilnetx ? " lilnetx" : " vanilla"));
+      const StepTiming t = bench_network(n, 2, "train", 1, lilnetx);
+      CHECK(t.median_ms > 0);
+      CHECK(t.min_ms <= t.median_ms);
+      CHECK(t.median_ms <= t.max_ms);
+      CHECK(t.images_per_second == Approx(2 / t.median_ms * 1e3));
+      CHECK(t.peak_mib > 0);
+    }
+  const StepTiming infer = bench_network({"resnet50", 1, 64}, 1, "infer", 1);
+  CHECK(infer.median_ms > 0);
+}
+
+TEST_CASE("bench network names the network and the option it cannot take", "[bench][errors]") {
+  CHECK_THROWS_WITH(bench_network({"resnet21", 1, 0}, 1, "train", 1),
+                    Catch::Contains("unknown name 'resnet21'"));
+  CHECK_THROWS_WITH(bench_network({"vgg16_bn", 1, 64}, 1, "infer", 1),
+                    Catch::Contains("expected 32x32 inputs"));
+  CHECK_THROWS_WITH(bench_network({"resnet20", 1, 0}, 1, "eval", 1),
+                    Catch::Contains("bench resnet20: mode 'eval', expected train or infer"));
+  std::vector<std::string> words = {"bench", "resnet20", "--network", "vgg16_bn"};
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  CHECK_THROWS_WITH(bench_main(static_cast<int>(argv.size()), argv.data()),
+                    Catch::Contains("got --network vgg16_bn with 'resnet20'"));
 }

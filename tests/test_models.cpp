@@ -12,6 +12,9 @@ TEST_CASE("model zoo parameter counts match the standard figures", "[models]") {
   Generator g(0);
   CHECK(build_float_model({"resnet20", 10}, &g)->num_parameters() == 269722);
   CHECK(build_float_model({"resnet56", 10}, &g)->num_parameters() == 853018);
+  // CIFAR VGG-16 with batch norm and the 512-256-256 head (scripts/peer-network-step.py builds
+  // the same in PyTorch).
+  CHECK(build_float_model({"vgg16_bn", 10}, &g)->num_parameters() == 14922826);
   CHECK(build_float_model({"resnet18", 1000}, &g)->num_parameters() == 11689512);
   CHECK(build_float_model({"resnet50", 1000}, &g)->num_parameters() == 25557032);
   CHECK(build_float_model({"mobilenetv2", 1000, 1.0, 3, false}, &g)->num_parameters() == 3504872);

@@ -45,14 +45,17 @@ void bench_ops(int batch, int width, int reps, int gemm_n) {
   std::printf("%-28s %8.2f %11.2f\n", "sum", tf, tfb);
 }
 
-void bench_net(int batch, int width, int reps, const std::string& mode, bool lilnetx,
-               const std::string& device) {
-  const StepTiming t = bench_resnet20(batch, width, mode, reps, lilnetx, device);
+void bench_net(const BenchNetwork& network, int batch, int reps, const std::string& mode,
+               bool lilnetx, const std::string& device) {
+  const StepTiming t = bench_network(network, batch, mode, reps, lilnetx, device);
+  std::string size;
+  if (network.image_size > 0) size = " image=" + std::to_string(network.image_size);
   std::printf(
-      "resnet20 %s width=%d batch=%d %s %s: median %.2f ms, %.1f images/s (min %.2f, max "
+      "%s %s width=%d batch=%d%s %s %s: median %.2f ms, %.1f images/s (min %.2f, max "
       "%.2f), peak tensor memory %.0f MiB\n",
-      device.c_str(), width, batch, lilnetx ? "lilnetx" : "vanilla", mode.c_str(), t.median_ms,
-      t.images_per_second, t.min_ms, t.max_ms, t.peak_mib);
+      network.name.c_str(), device.c_str(), network.width, batch, size.c_str(),
+      lilnetx ? "lilnetx" : "vanilla", mode.c_str(), t.median_ms, t.images_per_second, t.min_ms,
+      t.max_ms, t.peak_mib);
 }
 
 void bench_net_checkpoint(const std::string& path, int batch, int reps) {
@@ -128,23 +131,29 @@ int bench_main(int argc, char** argv) {
   int threads = 2, batch = 128, width = 1, reps = 20, gemm_n = 2048, workers = 2;
   std::string what = "ops", mode = "train", data_root = "datasets/cifar10/train";
   app.add_option("what", what,
-                 "ops (SGEMM + conv), resnet20 (a network step), data, sparse (dense vs sparse "
-                 "inference), coder (rANS speed)")
-      ->check(CLI::IsMember({"ops", "resnet20", "data", "sparse", "coder"}));
+                 "ops (SGEMM + conv), resnet20 (its step), network (the step of --network), "
+                 "data, sparse (dense vs sparse inference), coder (rANS speed)")
+      ->check(CLI::IsMember({"ops", "resnet20", "network", "data", "sparse", "coder"}));
   app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
-  app.add_option("--width", width, "ResNet-20 channel multiplier")->check(CLI::PositiveNumber);
+  app.add_option("--width", width, "channel multiplier")->check(CLI::PositiveNumber);
+  BenchNetwork network;
+  app.add_option("--network", network.name,
+                 "network: a zoo name (resnet56, vgg16_bn, resnet18, resnet50, mobilenetv2, ...)");
+  app.add_option("--image-size", network.image_size,
+                 "network: input pixels; default 224 for ImageNet networks, 32 otherwise")
+      ->check(CLI::PositiveNumber);
   app.add_option("--reps", reps, "timed repetitions; the median is reported")
       ->check(CLI::PositiveNumber);
   app.add_option("--gemm-n", gemm_n, "SGEMM size")->check(CLI::PositiveNumber);
-  app.add_option("--mode", mode, "resnet20: train or infer")
+  app.add_option("--mode", mode, "resnet20, network: train or infer")
       ->check(CLI::IsMember({"train", "infer"}));
   app.add_option("--data", data_root, "data: an image folder (CIFAR-10 JPEGs)");
   app.add_option("--workers", workers, "data: loader threads")->check(CLI::NonNegativeNumber);
   std::string device = "cpu";
-  app.add_option("--device", device, "resnet20: cpu or cuda[:i]");
+  app.add_option("--device", device, "resnet20, network: cpu or cuda[:i]");
   bool lilnetx = false;
-  app.add_flag("--lilnetx", lilnetx, "resnet20: the LilNetX objective instead of vanilla");
+  app.add_flag("--lilnetx", lilnetx, "resnet20, network: the LilNetX objective instead of vanilla");
   std::string model, checkpoint;
   app.add_option("--model", model, "sparse: a trained .lnx file instead of random sparsity");
   app.add_option("--checkpoint", checkpoint,
@@ -159,11 +168,15 @@ int bench_main(int argc, char** argv) {
             "--checkpoint times a CPU training step (resnet20 --mode train --device "
             "cpu), got '",
             what, "' with mode ", mode, " on ", device);
+  LNX_CHECK(what == "network" || (network.name == "resnet20" && network.image_size == 0), "bench ",
+            what, ": --network and --image-size choose the network of 'bench network', ",
+            "got --network ", network.name, " with '", what, "'");
+  network.width = width;
   set_num_threads(threads);
   std::printf("lilnetx bench %s: %d threads\n", what.c_str(), threads);
   if (what == "ops") bench_ops(batch, width, reps, gemm_n);
-  if (what == "resnet20" && checkpoint.empty())
-    bench_net(batch, width, reps, mode, lilnetx, device);
+  if ((what == "resnet20" || what == "network") && checkpoint.empty())
+    bench_net(network, batch, reps, mode, lilnetx, device);
   if (what == "resnet20" && !checkpoint.empty()) bench_net_checkpoint(checkpoint, batch, reps);
   if (what == "data") bench_data(data_root, workers);
   if (what == "sparse" && model.empty()) bench_sparse(reps, 0, width);

@@ -46,13 +46,21 @@ int64_t classes_of(const Checkpoint* state) {
   return fc != state->model.end() ? fc->second.size(0) : 10;
 }
 
-// A ResNet-20 with its optimizers and one training step, as the peer script runs it.
+bool imagenet_network(const std::string& name) {
+  return name == "resnet18" || name == "resnet34" || name == "resnet50" || name == "mobilenetv2";
+}
+
+// A zoo network with its optimizers and one training step, as the peer scripts run it.
 class StepRig {
  public:
   // state: a LilNetX training checkpoint's model state to start from, or null.
-  StepRig(int batch, int width, bool lilnetx, Device dev, const Checkpoint* state) : gen_(0) {
-    const int64_t classes = classes_of(state);
-    const ModelSpec spec{"resnet20", classes, static_cast<double>(width)};
+  StepRig(const BenchNetwork& network, int batch, bool lilnetx, Device dev, const Checkpoint* state)
+      : gen_(0) {
+    const bool imagenet = imagenet_network(network.name);
+    const int64_t image = network.image_size > 0 ? network.image_size : imagenet ? 224 : 32;
+    const int64_t classes = state ? classes_of(state) : imagenet ? 1000 : 10;
+    ModelSpec spec{network.name, classes, static_cast<double>(network.width)};
+    spec.cifar_stem = image <= 64;
     std::vector<Variable> params;
     if (lilnetx) {
       CompressedNetwork net = build_compressed_model(spec, latent_init_for(spec, 3.0), &gen_);
@@ -63,9 +71,9 @@ class StepRig {
         model_->load_state_dict(sd, true);
       }
       model_->to(dev);
-      ObjectiveConfig oc;  // the peer's: conv3x3 slice l2, decay on conv3x3 and dense
-      oc.decay_groups = {"conv3x3", "dense"};
-      objective_ = std::make_unique<LilnetxObjective>(*net.groups, oc);
+      // The configs' groups: slice l2 on conv3x3, decay on conv1x1, conv3x3 and dense (the
+      // ResNet-20 peer's conv3x3 and dense, as ResNet-20 has no 1x1 convolutions).
+      objective_ = std::make_unique<LilnetxObjective>(*net.groups, ObjectiveConfig{});
       std::vector<Variable> priors;
       for (const auto& g : net.groups->groups())
         for (const auto& [n, p] : g->prior().named_parameters()) priors.push_back(p);
@@ -82,7 +90,7 @@ class StepRig {
     AdamOptions ao;
     ao.lr = 0.01;
     opt_ = std::make_unique<Adam>(params, ao);
-    x_ = normal({batch, 3, 32, 32}, 0, 1, &gen_).to(dev);  // (N, 3, 32, 32)
+    x_ = normal({batch, 3, image, image}, 0, 1, &gen_).to(dev);  // (N, 3, H, W)
     std::vector<int64_t> y(static_cast<size_t>(batch));
     for (auto& v : y) v = static_cast<int64_t>(gen_.next_u64() % static_cast<uint64_t>(classes));
     labels_ = from_vector(y, {batch}).to(dev);
@@ -139,13 +147,17 @@ void set_skip_zero_slices(Module& model, bool on) {
 
 }  // namespace
 
-StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps, bool lilnetx,
-                          const std::string& device) {
-  LNX_CHECK(mode == "train" || mode == "infer", "bench resnet20: mode '", mode,
+StepTiming bench_network(const BenchNetwork& network, int batch, const std::string& mode, int reps,
+                         bool lilnetx, const std::string& device) {
+  LNX_CHECK(mode == "train" || mode == "infer", "bench ", network.name, ": mode '", mode,
             "', expected train or infer");
+  LNX_CHECK(network.width >= 1, "bench ", network.name, ": --width ", network.width,
+            ", expected >= 1");
+  LNX_CHECK(network.image_size >= 0, "bench ", network.name, ": --image-size ", network.image_size,
+            ", expected > 0 (or 0: the network's own)");
   const Device dev = Device::parse(device);
   Backend& be = backend(dev);
-  StepRig rig(batch, width, lilnetx, dev, nullptr);
+  StepRig rig(network, batch, lilnetx, dev, nullptr);
   if (mode == "infer") rig.model().eval();
   auto step = [&] { mode == "train" ? rig.train_step() : rig.infer(); };
   for (int i = 0; i < 5; ++i) step();
@@ -166,7 +178,9 @@ SkipTiming bench_resnet20_checkpoint(const std::string& path, int batch, int rep
             ", expected a LilNetX resnet20");
   const Device cpu = Device::parse("cpu");
   Backend& be = backend(cpu);
-  StepRig rig(batch, static_cast<int>(config.get<int64_t>("network.width")), true, cpu, &ck);
+  const BenchNetwork resnet20{"resnet20", static_cast<int>(config.get<int64_t>("network.width")),
+                              32};
+  StepRig rig(resnet20, batch, true, cpu, &ck);
   SkipTiming t;
   for (const auto& [name, m] : rig.model().named_modules())
     if (const auto* conv = dynamic_cast<const LatentConv2d*>(m)) {

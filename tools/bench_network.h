@@ -1,6 +1,7 @@
-// Network-level timings for `lilnetx bench`: one ResNet-20 training step (forward,
-// cross-entropy, backward, Adam step) or inference pass, measured like
-// shared/peers/torch_resnet20_step.py (median of reps after 5 warm-ups, random inputs).
+// Network-level timings for `lilnetx bench`: one training step (forward, cross-entropy,
+// backward, Adam step) or inference pass of a zoo network, measured like
+// shared/peers/torch_resnet20_step.py and scripts/peer-network-step.py (median of reps after 5
+// warm-ups, random inputs).
 #pragma once
 
 #include <cstdint>
@@ -14,12 +15,23 @@ struct StepTiming {
   double peak_mib = 0;  // peak tensor memory held by the caching allocator during the steps
 };
 
+// The network a step is timed on: any zoo name. image_size 0 takes the network's own data: 224
+// pixels and 1000 classes for the ImageNet networks (resnet18/34/50, mobilenetv2), 32 pixels
+// and 10 classes for the others. MobileNet-V2 takes its CIFAR stem at 64 pixels or fewer, as
+// the trainer builds it.
+struct BenchNetwork {
+  std::string name = "resnet20";
+  int width = 1;
+  int64_t image_size = 0;
+};
+
 // mode: "train" or "infer". lilnetx: the LilNetX objective of the peer script (latents decoded
-// by shared decoders, rate with noise, slice l2 and L2 decay, a second Adam for the priors).
-// device: "cpu" or "cuda[:i]"; the model and inputs live there and each timed step ends with
-// the device's synchronize(), so GPU times include the queued kernels.
-StepTiming bench_resnet20(int batch, int width, const std::string& mode, int reps,
-                          bool lilnetx = false, const std::string& device = "cpu");
+// by shared decoders, rate with noise, slice l2 on conv3x3, L2 decay on conv1x1, conv3x3 and
+// dense, a second Adam for the priors). device: "cpu" or "cuda[:i]"; the model and inputs live
+// there and each timed step ends with the device's synchronize(), so GPU times include the
+// queued kernels.
+StepTiming bench_network(const BenchNetwork& network, int batch, const std::string& mode, int reps,
+                         bool lilnetx = false, const std::string& device = "cpu");
 
 struct SkipTiming {
   StepTiming skipping, dense;           // zero kernel slices skipped / the dense kernels throughout
