@@ -305,6 +305,49 @@ TEST_CASE("large sums are accurate to float32 on any thread count", "[ops][reduc
   set_num_threads(before);
 }
 
+TEST_CASE("reductions over adjacent axes agree with a plain loop, contiguous or not",
+          "[ops][reduce]") {
+  // Contiguous reduced axes are walked as one row (a latent's (O, I, 3, 3) summed whole, a
+  // slice norm's rows of 9); a permuted view must still follow its strides.
+  const int before = num_threads();
+  Generator g(9);
+  const Tensor x = uniform({7, 5, 3, 3}, -1, 1, &g);  // (O, I, kh, kw)
+  const std::vector<float> v = x.to_vector<float>();
+  auto at = [&](int64_t o, int64_t i, int64_t k) { return v[(o * 5 + i) * 9 + k]; };
+  for (int nt : {1, 2, 3}) {
+    set_num_threads(nt);
+    INFO("threads " << nt);
+    double total = 0;
+    for (float f : v) total += f;
+    CHECK(ops::sum(x).item() == Approx(total).epsilon(1e-6));
+    const std::vector<float> per_filter = ops::sum(x, {1, 2, 3}).to_vector<float>();
+    const std::vector<float> per_slice = ops::sum(x.reshape({35, 9}), {1}).to_vector<float>();
+    const std::vector<float> max_filter =
+        ops::reduce(ReduceOp::Max, x, {1, 2, 3}, false).to_vector<float>();
+    // (kh, kw, I, O): the reduced axes 2 and 3 are not contiguous with each other.
+    const std::vector<float> per_tap = ops::sum(x.permute({2, 3, 1, 0}), {2, 3}).to_vector<float>();
+    for (int64_t o = 0; o < 7; ++o) {
+      double s = 0;
+      float m = -2;
+      for (int64_t i = 0; i < 5; ++i) {
+        double row = 0;
+        for (int64_t k = 0; k < 9; ++k) row += at(o, i, k), m = std::max(m, at(o, i, k));
+        CHECK(per_slice[o * 5 + i] == Approx(row).epsilon(1e-6).margin(1e-6));
+        s += row;
+      }
+      CHECK(per_filter[o] == Approx(s).epsilon(1e-6).margin(1e-6));
+      CHECK(max_filter[o] == m);
+    }
+    for (int64_t k = 0; k < 9; ++k) {
+      double s = 0;
+      for (int64_t o = 0; o < 7; ++o)
+        for (int64_t i = 0; i < 5; ++i) s += at(o, i, k);
+      CHECK(per_tap[k] == Approx(s).epsilon(1e-6).margin(1e-6));
+    }
+  }
+  set_num_threads(before);
+}
+
 TEST_CASE("reductions over an empty axis", "[ops][reduce]") {
   CHECK(ops::sum(zeros({3, 0}), {1}).to_vector<float>() == std::vector<float>{0, 0, 0});
   CHECK(ops::sum(zeros({0})).item() == 0.0);
@@ -329,4 +372,32 @@ TEST_CASE("a reduction called inside a parallel region sums every element", "[op
   }
   set_num_threads(before);
   CHECK(inside == std::vector<float>{100000, 100000});
+}
+
+TEST_CASE("products with a small right matrix agree with a plain loop", "[ops][gemm]") {
+  // Tall (M, K) x small (K, N) takes its own loop over rows (the decoders' (slices, 9) x (9, 9)
+  // and (weights, 1) x (1, 1)), other sizes included; B transposed or not, beta 0 or not.
+  Generator g(3);
+  for (const auto& [k, n] : {std::pair<int64_t, int64_t>{9, 9}, {1, 1}, {5, 7}, {16, 3}}) {
+    const int64_t m = 1500;
+    const Tensor a = uniform({m, k}, -1, 1, &g), b = uniform({k, n}, -1, 1, &g);
+    const Tensor bt = b.transpose(0, 1).contiguous().transpose(0, 1);  // (K, N), column-major
+    const Tensor c0 = uniform({m, n}, -1, 1, &g);
+    const std::vector<float> av = a.to_vector<float>(), bv = b.to_vector<float>(),
+                             cv = c0.to_vector<float>();
+    for (const Tensor& bb : {b, bt})
+      for (const float beta : {0.0f, 0.5f}) {
+        INFO("K " << k << ", N " << n << ", beta " << beta << ", B contiguous "
+                  << bb.is_contiguous());
+        const Tensor c = c0.clone();
+        backend_of(a).gemm(false, false, 2.0f, a, bb, beta, c);
+        const std::vector<float> out = c.to_vector<float>();
+        for (int64_t r = 0; r < m; r += 7)
+          for (int64_t j = 0; j < n; ++j) {
+            double s = 0;
+            for (int64_t i = 0; i < k; ++i) s += double(av[r * k + i]) * bv[i * n + j];
+            CHECK(out[r * n + j] == Approx(2 * s + beta * cv[r * n + j]).margin(1e-5));
+          }
+      }
+  }
 }

@@ -58,6 +58,15 @@ void reduce_impl(const Acc& acc, const Tensor& x, const std::vector<int64_t>& ax
     (reduced ? red_shape : kept_shape).push_back(x.shape()[a]);
     (reduced ? red_st : kept_st).push_back(x.strides()[a]);
   }
+  // Reduced axes that are contiguous with the next one walk as one: a (O, I, 3, 3) latent summed
+  // whole is one row of O*I*9 values, not O*I*3 rows of 3, each paying the offset arithmetic.
+  for (int64_t a = static_cast<int64_t>(red_shape.size()) - 2; a >= 0; --a) {
+    if (red_st[a] != red_st[a + 1] * red_shape[a + 1]) continue;
+    red_shape[a] *= red_shape[a + 1];
+    red_st[a] = red_st[a + 1];
+    red_shape.erase(red_shape.begin() + a + 1);
+    red_st.erase(red_st.begin() + a + 1);
+  }
   const float* xp = x.data<float>();
   float* op = out.data<float>();
   const int64_t n_out = numel(kept_shape);
@@ -99,13 +108,27 @@ void reduce_impl(const Acc& acc, const Tensor& x, const std::vector<int64_t>& ax
         // Split by the team actually granted: inside another parallel region (or with dynamic
         // teams) it is smaller than nt, and splitting by nt silently dropped rows.
         const int t = omp_get_thread_num(), team = omp_get_num_threads();
-        const int64_t lo = rows * t / team, hi = rows * (t + 1) / team;
-        part[t] = reduce_block(base, lo, hi);
+        if (red_shape.size() == 1) {  // one row: split its values
+          const int64_t lo = n_red * t / team, hi = n_red * (t + 1) / team;
+          part[t] =
+              acc.combine(acc.init(), acc.row(xp + base + lo * red_st[0], hi - lo, red_st[0]));
+        } else {
+          const int64_t lo = rows * t / team, hi = rows * (t + 1) / team;
+          part[t] = reduce_block(base, lo, hi);
+        }
       }
       double r = acc.init();
       for (double v : part) r = acc.combine(r, v);
       op[o] = static_cast<float>(r);
     }
+    return;
+  }
+  if (kept_shape.size() == 1 && red_shape.size() == 1) {
+    // Rows of a matrix (a slice norm's (slices, 9), say): no offset arithmetic per output.
+    const int64_t kst = kept_st[0], n = red_shape[0], st = red_st[0];
+#pragma omp parallel for schedule(static) if (n_out * n_red >= cpu::kParallelGrain)
+    for (int64_t o = 0; o < n_out; ++o)
+      op[o] = static_cast<float>(acc.combine(acc.init(), acc.row(xp + o * kst, n, st)));
     return;
   }
 #pragma omp parallel for schedule(static) if (n_out * n_red >= cpu::kParallelGrain)
