@@ -7,6 +7,7 @@
 
 #include "autograd/grad_mode.h"
 #include "compress/latent_layers.h"
+#include "core/backend.h"
 #include "core/checkpoint_io.h"
 #include "core/random.h"
 #include "tools/bench_conv.h"
@@ -110,7 +111,10 @@ TEST_CASE("bench ops names each convolution by the channels it timed", "[bench]"
 
 TEST_CASE("bench network times a step of every network of the paper", "[bench]") {
   // Small batches and images keep this quick; the ImageNet networks still take their ImageNet
-  // stem above 64 pixels.
+  // stem above 64 pixels. One thread: ctest runs tests side by side, and two-thread steps then
+  // spent minutes waiting on each other's descheduled threads.
+  const int before = num_threads();
+  set_num_threads(1);
   const std::vector<BenchNetwork> networks = {
       {"resnet56", 1, 0}, {"vgg16_bn", 1, 0}, {"resnet18", 1, 96}, {"mobilenetv2", 1, 96}};
   for (const BenchNetwork& n : networks)
@@ -125,6 +129,7 @@ TEST_CASE("bench network times a step of every network of the paper", "[bench]")
     }
   const StepTiming infer = bench_network({"resnet50", 1, 64}, 1, "infer", 1);
   CHECK(infer.median_ms > 0);
+  set_num_threads(before);
 }
 
 TEST_CASE("bench network names the network and the option it cannot take", "[bench][errors]") {
