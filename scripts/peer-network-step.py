@@ -32,6 +32,11 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "fixtures"))
+# The option-A basic block the ResNet-20 parity test holds our network to.
+from make_resnet20_fixture import Block  # noqa: E402
+
 IMAGENET = {"resnet18", "resnet34", "resnet50", "mobilenetv2"}
 VGG_CFG = {
     11: [64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
@@ -40,25 +45,6 @@ VGG_CFG = {
     19: [64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0,
          512, 512, 512, 512, 0],
 }
-
-
-class Block(nn.Module):
-    """CIFAR basic block with the option-A shortcut (subsample, zero-pad the new channels)."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.b1 = nn.BatchNorm2d(cout)
-        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.b2 = nn.BatchNorm2d(cout)
-        self.stride, self.pad = stride, (cout - cin) // 2
-
-    def forward(self, x):
-        o = self.b2(self.c2(F.relu(self.b1(self.c1(x)))))
-        s = x[:, :, ::self.stride, ::self.stride] if self.stride != 1 else x
-        if self.pad:
-            s = F.pad(s, (0, 0, 0, 0, self.pad, self.pad))
-        return F.relu(o + s)
 
 
 class CifarResNet(nn.Module):
