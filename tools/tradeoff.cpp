@@ -82,7 +82,8 @@ std::string tradeoff_svg(const std::vector<TradeoffPoint>& points_in) {
            h - bottom, "\" stroke=\"black\"/>\n<line x1=\"", left, "\" y1=\"", top, "\" x2=\"",
            left, "\" y2=\"", h - bottom, "\" stroke=\"black\"/>\n");
   s += str("<text x=\"", (w + left - right) / 2, "\" y=\"", h - 15,
-           "\" text-anchor=\"middle\">model size (KB, log scale)</text>\n");
+           "\" text-anchor=\"middle\">estimated size with fitted tables, no slice flags (KB, log "
+           "scale)</text>\n");
   s += str("<text x=\"18\" y=\"", (h - bottom + top) / 2, "\" text-anchor=\"middle\" transform=\"",
            "rotate(-90 18 ", (h - bottom + top) / 2, ")\">test top-1 accuracy (%)</text>\n");
   for (int i = 0; i <= 4; ++i) {  // y ticks

@@ -11,7 +11,8 @@ struct TradeoffPoint {
   std::string run;  // the run's folder name
   int epoch = 0;
   double test_acc = 0;  // fraction
-  double size_kb = 0;   // size with fitted tables (size_fitted_kb), or the prior's estimate
+  double size_kb = 0;   // size with fitted tables and no slice flags (size_fitted_kb): the
+                        // one estimate every run has, so runs compare on one measure
   double slice_sparsity = 0;
   double flops_reduction = 0;
 };
