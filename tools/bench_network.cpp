@@ -40,10 +40,9 @@ size_t peak_bytes(Device dev) {
 }
 
 // The classes of a checkpoint's classifier; 10 without a checkpoint.
-int64_t classes_of(const Checkpoint* state) {
-  if (!state) return 10;
-  const auto fc = state->model.find("fc.weight");  // (classes, features)
-  return fc != state->model.end() ? fc->second.size(0) : 10;
+int64_t classes_of(const Checkpoint& state) {
+  const auto fc = state.model.find("fc.weight");  // (classes, features)
+  return fc != state.model.end() ? fc->second.size(0) : 10;
 }
 
 bool imagenet_network(const std::string& name) {
@@ -58,7 +57,7 @@ class StepRig {
       : gen_(0) {
     const bool imagenet = imagenet_network(network.name);
     const int64_t image = network.image_size > 0 ? network.image_size : imagenet ? 224 : 32;
-    const int64_t classes = state ? classes_of(state) : imagenet ? 1000 : 10;
+    const int64_t classes = state ? classes_of(*state) : imagenet ? 1000 : 10;
     ModelSpec spec{network.name, classes, static_cast<double>(network.width)};
     spec.cifar_stem = image <= 64;
     std::vector<Variable> params;
