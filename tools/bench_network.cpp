@@ -39,7 +39,7 @@ size_t peak_bytes(Device dev) {
   return cpu_allocator_stats().peak_bytes_in_use;
 }
 
-// The classes of a checkpoint's classifier; 10 without a checkpoint.
+// The classes of a checkpoint's classifier; 10 when it has no fc.weight.
 int64_t classes_of(const Checkpoint& state) {
   const auto fc = state.model.find("fc.weight");  // (classes, features)
   return fc != state.model.end() ? fc->second.size(0) : 10;
